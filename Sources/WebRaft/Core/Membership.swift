@@ -1,0 +1,73 @@
+/// The members of a cluster: who votes, who only follows, and what the user attached to each.
+///
+/// Membership changes travel through the replicated log as entries, one server at a time (Raft
+/// dissertation §4.1). A node uses the latest membership in its log, committed or not.
+public struct Membership: Hashable, Sendable, Codable {
+  /// The members whose acknowledgement counts towards a quorum and who may become leader.
+  public var voters: Set<NodeID>
+  /// Members that receive the log but do not vote (read replicas, or nodes catching up).
+  public var learners: Set<NodeID>
+  /// Free-form attributes per member, replicated with the membership (for example the addresses a
+  /// transport or a service needs to reach the member). The library never reads them.
+  public var attributes: [NodeID: [String: String]]
+
+  /// Creates a membership.
+  public init(
+    voters: Set<NodeID>,
+    learners: Set<NodeID> = [],
+    attributes: [NodeID: [String: String]] = [:]
+  ) {
+    self.voters = voters
+    self.learners = learners.subtracting(voters)
+    self.attributes = attributes
+  }
+
+  /// An empty membership: a node that knows no cluster yet (it waits to be added).
+  public static let empty = Membership(voters: [])
+
+  /// Every member, voter or learner.
+  public var members: Set<NodeID> { voters.union(learners) }
+
+  /// Whether `id` is a voter or a learner.
+  public func contains(_ id: NodeID) -> Bool {
+    voters.contains(id) || learners.contains(id)
+  }
+
+  /// The number of voters that form a majority.
+  public var quorum: Int { voters.count / 2 + 1 }
+
+  /// The membership after applying `change`, or an error saying why the change does not apply.
+  public func applying(_ change: MembershipChange) throws(RaftError) -> Membership {
+    var next = self
+    switch change {
+    case .addVoter(let id, let attributes):
+      if voters.contains(id) { throw .membershipChangeRejected("\(id) is already a voter") }
+      next.learners.remove(id)
+      next.voters.insert(id)
+      if let attributes { next.attributes[id] = attributes }
+    case .addLearner(let id, let attributes):
+      if contains(id) { throw .membershipChangeRejected("\(id) is already a member") }
+      next.learners.insert(id)
+      if let attributes { next.attributes[id] = attributes }
+    case .remove(let id):
+      if !contains(id) { throw .membershipChangeRejected("\(id) is not a member") }
+      if voters == [id] {
+        throw .membershipChangeRejected("\(id) is the last voter; a cluster cannot be emptied")
+      }
+      next.voters.remove(id)
+      next.learners.remove(id)
+      next.attributes[id] = nil
+    }
+    return next
+  }
+}
+
+/// A single-server change of the cluster membership.
+public enum MembershipChange: Hashable, Sendable, Codable {
+  /// Adds a voting member (the seed's `join(address)`), or promotes a learner.
+  case addVoter(NodeID, attributes: [String: String]? = nil)
+  /// Adds a non-voting member that receives the log.
+  case addLearner(NodeID, attributes: [String: String]? = nil)
+  /// Removes a member, voter or learner (the seed's `leave(address)`).
+  case remove(NodeID)
+}

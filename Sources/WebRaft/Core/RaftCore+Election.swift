@@ -1,0 +1,142 @@
+extension RaftCore {
+  /// The election timer fired on a follower or a candidate.
+  mutating func electionTimedOut() {
+    guard membership.voters.contains(id) else {
+      // Learners and nodes outside the cluster never campaign.
+      resetElectionDeadline()
+      return
+    }
+    if role == .follower {
+      emit(.heartbeatTimeout)
+    }
+    campaign()
+  }
+
+  mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
+    let previous = role
+    setTerm(newTerm)
+    role = .follower
+    progress.removeAll()
+    votes.removeAll()
+    if newLeader == nil { lastLeaderContact = nil }
+    setLeader(newLeader)
+    resetElectionDeadline()
+    if previous != .follower {
+      emit(.stateChanged(from: previous, to: .follower))
+      emit(.follower(term: term, leader: newLeader))
+    }
+  }
+
+  mutating func becomePreCandidate() {
+    let previous = role
+    role = .preCandidate
+    votes = [id: true]
+    setLeader(nil)
+    lastLeaderContact = nil
+    resetElectionDeadline()
+    if previous != .preCandidate { emit(.stateChanged(from: previous, to: .preCandidate)) }
+    emit(.startElection(term: term + 1, preVote: true))
+    requestVotes(preVote: true)
+  }
+
+  mutating func becomeCandidate() {
+    let previous = role
+    setTerm(term + 1)
+    votedFor = id
+    role = .candidate
+    votes = [id: true]
+    setLeader(nil)
+    lastLeaderContact = nil
+    resetElectionDeadline()
+    if previous != .candidate { emit(.stateChanged(from: previous, to: .candidate)) }
+    emit(.candidate(term: term))
+    emit(.startElection(term: term, preVote: false))
+    requestVotes(preVote: false)
+  }
+
+  private mutating func requestVotes(preVote: Bool) {
+    let request = VoteRequest(preVote: preVote, lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm)
+    for voter in membership.voters.sorted() where voter != id {
+      send(to: voter, .voteRequest(request), term: preVote ? term + 1 : term)
+    }
+    tallyVotes()
+  }
+
+  /// RequestVote receiver rules (Figure 2): grant when the candidate's log is at least as up to
+  /// date (§5.4.1) and no other vote was cast in the term (§5.2). Pre-votes grant without
+  /// recording anything.
+  mutating func handleVoteRequest(_ request: VoteRequest, from candidate: NodeID, term messageTerm: UInt64)
+  {
+    let canVote =
+      votedFor == candidate || (votedFor == nil && leader == nil)
+      || (request.preVote && messageTerm > term)
+    let upToDate = log.isUpToDate(lastIndex: request.lastLogIndex, lastTerm: request.lastLogTerm)
+    if canVote && upToDate {
+      send(
+        to: candidate, .voteResponse(VoteResponse(preVote: request.preVote, granted: true)),
+        term: request.preVote ? messageTerm : term)
+      if !request.preVote {
+        votedFor = candidate
+        resetElectionDeadline()
+      }
+    } else {
+      send(to: candidate, .voteResponse(VoteResponse(preVote: request.preVote, granted: false)))
+    }
+  }
+
+  mutating func handleVoteResponse(_ response: VoteResponse, from voter: NodeID, term messageTerm: UInt64)
+  {
+    switch role {
+    case .preCandidate where response.preVote:
+      votes[voter] = response.granted
+    case .candidate where !response.preVote && messageTerm == term:
+      votes[voter] = response.granted
+    default:
+      return
+    }
+    tallyVotes()
+  }
+
+  private mutating func tallyVotes() {
+    switch Quorum.voteResult(voters: membership.voters, votes: votes) {
+    case .won:
+      if role == .preCandidate {
+        becomeCandidate()
+      } else if role == .candidate {
+        becomeLeader()
+      }
+    case .lost:
+      becomeFollower(term: term, leader: nil)
+    case .pending:
+      break
+    }
+  }
+
+  mutating func becomeLeader() {
+    let previous = role
+    role = .leader
+    votes.removeAll()
+    setLeader(id)
+    lastLeaderContact = now
+    progress.removeAll()
+    for member in membership.members where member != id {
+      progress[member] = Progress(
+        next: log.lastIndex + 1, inflightCapacity: configuration.maxInflightAppends)
+    }
+    heartbeatDeadline = now + heartbeatInterval
+    checkQuorumDeadline = now + electionMaximum
+    uncommittedBytes = 0
+    recentOrigins.removeAll()
+    let scanFrom = log.lastIndex > 4096 ? log.lastIndex - 4096 : 0
+    for entry in log.entries(from: scanFrom + 1, through: log.lastIndex, maxCount: .max, maxBytes: .max) {
+      if let origin = entry.origin { recentOrigins.insert(origin) }
+    }
+    emit(.stateChanged(from: previous, to: .leader))
+    emit(.leader(term: term))
+    // Raft §8: a new leader commits a no-op entry of its own term, which commits everything
+    // before it (Figure 8) and lets reads know the commit index.
+    log.appendAsLeader([LogEntry(index: log.lastIndex + 1, term: term, payload: .noop)])
+    appendsDue = true
+    maybeCommit()
+  }
+}

@@ -1,0 +1,449 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+/// The Raft protocol as a pure value: no `async`, no clock, no I/O, no global randomness.
+///
+/// A driver (``RaftNode``, the simulator in `WebRaftTesting`, or your own) feeds it inputs —
+/// ``tick(now:)`` with logical time in milliseconds, ``step(_:)`` with received messages,
+/// ``propose(_:requestID:)`` and ``proposeMembershipChange(_:requestID:)`` — and collects what to do
+/// with ``ready()``: state and entries to store, messages to send, entries to apply. After carrying
+/// out a ``Ready`` the driver calls ``advance()``. Inputs may be given while a `Ready` is being
+/// carried out; their effects go into the next one.
+public struct RaftCore: Sendable {
+  /// This node's identity.
+  public let id: NodeID
+  /// The settings, validated.
+  public let configuration: RaftConfiguration
+  /// The current term (Figure 2: `currentTerm`).
+  public internal(set) var term: UInt64
+  /// The candidate voted for in the current term (Figure 2: `votedFor`).
+  public internal(set) var votedFor: NodeID?
+  /// The role in the current term.
+  public internal(set) var role: RaftRole = .follower
+  /// The leader this node knows in the current term.
+  public internal(set) var leader: NodeID?
+  /// The membership in force: the latest one in the log, committed or not.
+  public internal(set) var membership: Membership
+  /// The logical time of the last ``tick(now:)``, in milliseconds.
+  public internal(set) var now: UInt64
+
+  var log: RaftLog
+  /// The membership at the log's snapshot point.
+  var baseMembership: Membership
+  /// The membership entries after the snapshot point, oldest first.
+  var membershipEntries: [MembershipAt] = []
+  /// What the leader knows of each other member.
+  var progress: [NodeID: Progress] = [:]
+  /// Votes received in the current election.
+  var votes: [NodeID: Bool] = [:]
+  var random: SplitMix64
+
+  var electionDeadline: UInt64 = 0
+  var heartbeatDeadline: UInt64 = 0
+  var checkQuorumDeadline: UInt64 = 0
+  /// When this node last heard from the leader of its term.
+  var lastLeaderContact: UInt64?
+
+  // What the next `Ready` carries.
+  var outbox: [RaftMessage] = []
+  var pendingEvents: [RaftEvent] = []
+  var pendingRejections: [ProposalRejection] = []
+  /// The hard state as last handed out for storing.
+  var storedHardState: HardState
+  /// What the outstanding `Ready` handed out, to be confirmed by `advance()`.
+  var handedOut: HandedOut?
+  /// The leader has entries or a commit index to send.
+  var appendsDue = false
+  /// Payload bytes of this leader's proposals not yet committed.
+  var uncommittedBytes = 0
+  /// Origins of recently appended forwarded proposals, so that a duplicated message is appended once.
+  var recentOrigins = RecentOrigins(capacity: 4096)
+
+  let electionMinimum: UInt64
+  let electionMaximum: UInt64
+  let heartbeatInterval: UInt64
+  let heartbeatTimeout: UInt64
+
+  /// A membership entry's index and value.
+  struct MembershipAt: Hashable, Sendable {
+    var index: UInt64
+    var membership: Membership
+  }
+
+  /// What an outstanding `Ready` handed out.
+  struct HandedOut: Hashable, Sendable {
+    var hardState: HardState?
+    var lastEntry: (index: UInt64, term: UInt64)?
+    var lastApplied: UInt64?
+
+    static func == (lhs: HandedOut, rhs: HandedOut) -> Bool {
+      lhs.hardState == rhs.hardState && lhs.lastEntry?.index == rhs.lastEntry?.index
+        && lhs.lastEntry?.term == rhs.lastEntry?.term && lhs.lastApplied == rhs.lastApplied
+    }
+
+    func hash(into hasher: inout Hasher) {
+      hasher.combine(hardState)
+      hasher.combine(lastEntry?.index)
+      hasher.combine(lastApplied)
+    }
+  }
+
+  /// Creates a core from what storage holds.
+  ///
+  /// - Parameters:
+  ///   - id: this node's identity.
+  ///   - configuration: the settings; they are validated.
+  ///   - state: what storage returned (``PersistentState/initial(membership:)`` for a new node).
+  ///   - appliedIndex: the last index the state machine already holds (at least the snapshot
+  ///     index; pass it when the state machine is itself durable).
+  ///   - seed: seeds the generator that randomizes election timeouts.
+  ///   - now: the logical time in milliseconds.
+  /// - Throws: ``RaftError/invalidConfiguration(_:)`` for a bad setting,
+  ///   ``RaftError/storageFailed(_:)`` when the stored entries are not contiguous.
+  public init(
+    id: NodeID,
+    configuration: RaftConfiguration = RaftConfiguration(),
+    state: PersistentState,
+    appliedIndex: UInt64 = 0,
+    seed: UInt64,
+    now: UInt64 = 0
+  ) throws(RaftError) {
+    try configuration.validate()
+    var expected = state.snapshot.index + 1
+    for entry in state.entries {
+      if entry.index != expected {
+        throw .storageFailed(
+          "stored log is not contiguous: expected index \(expected), found \(entry.index)")
+      }
+      expected += 1
+    }
+    self.id = id
+    self.configuration = configuration
+    self.log = RaftLog(
+      snapshot: state.snapshot, entries: state.entries,
+      commitIndex: state.hardState.commitIndex, appliedIndex: appliedIndex)
+    self.term = max(state.hardState.term, log.lastTerm)
+    self.votedFor = state.hardState.term == term ? state.hardState.votedFor : nil
+    self.storedHardState = state.hardState
+    self.baseMembership = state.snapshot.membership
+    self.membership = state.snapshot.membership
+    self.random = SplitMix64(seed: seed)
+    self.now = now
+    self.electionMinimum = configuration.electionTimeout.lowerBound.wholeMilliseconds
+    self.electionMaximum = configuration.electionTimeout.upperBound.wholeMilliseconds
+    self.heartbeatInterval = configuration.heartbeatInterval.wholeMilliseconds
+    self.heartbeatTimeout = configuration.heartbeatTimeout.wholeMilliseconds
+    for entry in state.entries {
+      if case .membership(let value) = entry.payload {
+        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
+      }
+    }
+    membership = membershipEntries.last?.membership ?? baseMembership
+    resetElectionDeadline()
+  }
+
+  // MARK: - Reading the state
+
+  /// The highest index known to be committed.
+  public var commitIndex: UInt64 { log.commitIndex }
+  /// The highest index handed to the state machine.
+  public var appliedIndex: UInt64 { log.appliedIndex }
+  /// The index of the last log entry.
+  public var lastIndex: UInt64 { log.lastIndex }
+  /// The term of the last log entry.
+  public var lastTerm: UInt64 { log.lastTerm }
+  /// The index the log starts after (the last snapshot's index).
+  public var snapshotIndex: UInt64 { log.snapshotIndex }
+  /// Entries up to this index are durable.
+  public var stableIndex: UInt64 { log.stableIndex }
+  /// The entries held in memory, after the snapshot point.
+  public var entries: [LogEntry] { log.entries }
+  /// The term of the entry at `index`, if held.
+  public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
+  /// The entry at `index`, if held.
+  public func entry(at index: UInt64) -> LogEntry? { log.entry(at: index) }
+  /// The state as it must be stored.
+  public var hardState: HardState {
+    HardState(term: term, votedFor: votedFor, commitIndex: log.commitIndex)
+  }
+
+  /// When the core next needs ``tick(now:)`` (logical milliseconds).
+  public var nextDeadline: UInt64 {
+    switch role {
+    case .leader:
+      return configuration.checkQuorum
+        ? min(heartbeatDeadline, checkQuorumDeadline) : heartbeatDeadline
+    case .follower, .preCandidate, .candidate:
+      return electionDeadline
+    }
+  }
+
+  /// A snapshot of the node's state for status pages and tests.
+  public var status: RaftStatus {
+    var followers: [NodeID: RaftStatus.Follower] = [:]
+    if role == .leader {
+      for (peer, entry) in progress {
+        followers[peer] = RaftStatus.Follower(
+          matchIndex: entry.match, nextIndex: entry.next, replicating: entry.state == .replicate,
+          inflight: entry.inflights.count)
+      }
+    }
+    return RaftStatus(
+      id: id, role: role, term: term, leader: leader, votedFor: votedFor,
+      commitIndex: log.commitIndex, appliedIndex: log.appliedIndex, lastIndex: log.lastIndex,
+      snapshotIndex: log.snapshotIndex, membership: membership, followers: followers)
+  }
+
+  // MARK: - Inputs
+
+  /// Advances logical time to `now` (milliseconds) and fires the timers that are due: elections on
+  /// followers and candidates, heartbeats and the quorum check on leaders.
+  public mutating func tick(now newNow: UInt64) {
+    if newNow > now { now = newNow }
+    switch role {
+    case .leader:
+      if now >= heartbeatDeadline {
+        heartbeatDeadline = now + heartbeatInterval
+        broadcastHeartbeat()
+      }
+      if configuration.checkQuorum, now >= checkQuorumDeadline {
+        checkQuorumDeadline = now + electionMaximum
+        checkQuorumActive()
+      }
+    case .follower, .preCandidate, .candidate:
+      if now >= electionDeadline {
+        electionTimedOut()
+      }
+    }
+  }
+
+  /// Starts an election now, as if the election timer had fired. Does nothing on a leader or on a
+  /// node that is not a voter.
+  public mutating func campaign() {
+    guard role != .leader, membership.voters.contains(id) else { return }
+    if configuration.preVote {
+      becomePreCandidate()
+    } else {
+      becomeCandidate()
+    }
+  }
+
+  /// Proposes a command (the seed's `propose`).
+  ///
+  /// On the leader the command is appended at once. On a follower that knows the leader it is
+  /// forwarded; the entry carries this node's identity and `requestID` as its origin.
+  ///
+  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known;
+  ///   ``RaftError/overloaded(uncommittedBytes:limit:)`` when the leader is over its limit.
+  public mutating func propose(_ command: Data, requestID: UInt64) throws(RaftError)
+    -> ProposalTicket
+  {
+    if role == .leader {
+      let index = try appendProposal(.command(command), origin: nil)
+      return .appended(index: index, term: term)
+    }
+    let target = try forwardTarget()
+    send(
+      to: target,
+      .proposal(ForwardedProposal(requestID: requestID, request: .command(command))))
+    return .forwarded(to: target)
+  }
+
+  /// Proposes a single-server membership change (the seed's `join` and `leave`).
+  ///
+  /// - Throws: ``RaftError/membershipChangeInProgress`` while another change is uncommitted or
+  ///   the leader has not committed an entry of its term yet; ``RaftError/membershipChangeRejected(_:)``
+  ///   when the change does not apply to the membership.
+  public mutating func proposeMembershipChange(_ change: MembershipChange, requestID: UInt64)
+    throws(RaftError) -> ProposalTicket
+  {
+    if role == .leader {
+      let index = try appendMembershipChange(change, origin: nil)
+      return .appended(index: index, term: term)
+    }
+    let target = try forwardTarget()
+    send(
+      to: target,
+      .proposal(ForwardedProposal(requestID: requestID, request: .membershipChange(change))))
+    return .forwarded(to: target)
+  }
+
+  private func forwardTarget() throws(RaftError) -> NodeID {
+    guard let leader, leader != id else { throw .noLeader(leaderHint: nil) }
+    return leader
+  }
+
+  // MARK: - Output
+
+  /// Whether ``ready()`` would return something.
+  public var hasReady: Bool {
+    if handedOut != nil { return false }
+    return !outbox.isEmpty || !pendingEvents.isEmpty || !pendingRejections.isEmpty
+      || (role == .leader && appendsDue) || hardState != storedHardState
+      || log.stableIndex < log.lastIndex || log.commitIndex > log.appliedIndex
+  }
+
+  /// Hands out everything to do, or nil when there is nothing or a previous `Ready` has not been
+  /// confirmed with ``advance()`` yet.
+  public mutating func ready() -> Ready? {
+    guard handedOut == nil else { return nil }
+    if role == .leader, appendsDue {
+      appendsDue = false
+      flushAppends()
+    }
+    let current = hardState
+    let hardStateChanged = current != storedHardState
+    let unstable = log.unstableEntries
+    let committed = log.committedToApply(maxCount: configuration.maxApplyBatch)
+    if !hardStateChanged, unstable.isEmpty, committed.isEmpty, outbox.isEmpty,
+      pendingEvents.isEmpty, pendingRejections.isEmpty
+    {
+      return nil
+    }
+    let ready = Ready(
+      hardState: hardStateChanged ? current : nil,
+      entries: Array(unstable),
+      messages: outbox,
+      committedEntries: Array(committed),
+      rejectedProposals: pendingRejections,
+      events: pendingEvents)
+    outbox.removeAll(keepingCapacity: true)
+    pendingEvents.removeAll(keepingCapacity: true)
+    pendingRejections.removeAll(keepingCapacity: true)
+    handedOut = HandedOut(
+      hardState: hardStateChanged ? current : nil,
+      lastEntry: unstable.last.map { ($0.index, $0.term) },
+      lastApplied: committed.last?.index)
+    return ready
+  }
+
+  /// Confirms that the last ``Ready`` was carried out: its state and entries are durable, its
+  /// messages sent and its committed entries applied.
+  public mutating func advance() {
+    guard let done = handedOut else { return }
+    handedOut = nil
+    if let stored = done.hardState { storedHardState = stored }
+    if let last = done.lastEntry { log.stable(to: last.index, term: last.term) }
+    if let applied = done.lastApplied { log.applied(to: applied) }
+    if role == .leader { maybeCommit() }
+  }
+
+  /// Forgets an outstanding `Ready` without confirming it (its writes failed or were lost): the
+  /// next `Ready` hands the same work out again.
+  public mutating func abandonReady() {
+    handedOut = nil
+  }
+
+  // MARK: - Shared helpers
+
+  mutating func send(to peer: NodeID, _ body: RaftMessage.Body, term messageTerm: UInt64? = nil) {
+    outbox.append(RaftMessage(from: id, to: peer, term: messageTerm ?? term, body: body))
+  }
+
+  mutating func emit(_ event: RaftEvent) {
+    pendingEvents.append(event)
+  }
+
+  mutating func resetElectionDeadline() {
+    switch role {
+    case .follower:
+      let spread = electionMaximum - electionMinimum
+      electionDeadline = now + heartbeatTimeout + UInt64.random(in: 0...spread, using: &random)
+    case .preCandidate, .candidate:
+      electionDeadline = now + UInt64.random(in: electionMinimum...electionMaximum, using: &random)
+    case .leader:
+      break
+    }
+  }
+
+  mutating func setLeader(_ newLeader: NodeID?) {
+    if leader != newLeader {
+      leader = newLeader
+      emit(.leaderChanged(newLeader))
+    }
+  }
+
+  mutating func setTerm(_ newTerm: UInt64) {
+    guard newTerm > term else { return }
+    term = newTerm
+    votedFor = nil
+    emit(.termChanged(newTerm))
+  }
+
+  /// Makes `next` the membership in force, announcing who joined and who left.
+  mutating func setMembership(_ next: Membership) {
+    let previous = membership
+    guard previous != next else { return }
+    membership = next
+    for joined in next.members.subtracting(previous.members).sorted() {
+      emit(.join(joined))
+    }
+    for left in previous.members.subtracting(next.members).sorted() {
+      emit(.leave(left))
+    }
+    emit(.membershipChanged(next))
+    if role == .leader {
+      for member in next.members where member != id && progress[member] == nil {
+        progress[member] = Progress(
+          next: log.lastIndex + 1, inflightCapacity: configuration.maxInflightAppends)
+      }
+      for member in progress.keys where !next.contains(member) {
+        progress[member] = nil
+      }
+    }
+  }
+
+  /// Recomputes the membership after the log changed at or after `index`.
+  mutating func membershipChanged(truncatedFrom: UInt64?, appended: ArraySlice<LogEntry>) {
+    var changed = false
+    if let truncatedFrom, membershipEntries.last.map({ $0.index >= truncatedFrom }) == true {
+      membershipEntries.removeAll { $0.index >= truncatedFrom }
+      changed = true
+    }
+    for entry in appended {
+      if case .membership(let value) = entry.payload {
+        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
+        changed = true
+      }
+    }
+    if changed {
+      setMembership(membershipEntries.last?.membership ?? baseMembership)
+    }
+  }
+}
+
+/// A bounded set of recently seen proposal origins.
+struct RecentOrigins: Hashable, Sendable {
+  private var members: Set<ProposalOrigin> = []
+  private var order: [ProposalOrigin] = []
+  private var oldest = 0
+  let capacity: Int
+
+  init(capacity: Int) {
+    self.capacity = capacity
+  }
+
+  func contains(_ origin: ProposalOrigin) -> Bool {
+    members.contains(origin)
+  }
+
+  mutating func insert(_ origin: ProposalOrigin) {
+    guard members.insert(origin).inserted else { return }
+    if order.count < capacity {
+      order.append(origin)
+    } else {
+      members.remove(order[oldest])
+      order[oldest] = origin
+      oldest = (oldest + 1) % capacity
+    }
+  }
+
+  mutating func removeAll() {
+    members.removeAll()
+    order.removeAll()
+    oldest = 0
+  }
+}

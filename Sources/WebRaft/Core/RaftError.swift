@@ -1,0 +1,68 @@
+/// The errors WebRaft reports. Each case says what went wrong and what the caller can do.
+public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertible {
+  /// This node knows no leader (an election is under way, or it is cut off). Retry after a short
+  /// pause, or ask `leaderHint` if it is set.
+  case noLeader(leaderHint: NodeID?)
+  /// The request must go to the leader and this node is not it; `leader` is the leader it knows.
+  case notLeader(leader: NodeID?)
+  /// The leader has more uncommitted proposal bytes in flight than its limit. Slow down and retry.
+  case overloaded(uncommittedBytes: Int, limit: Int)
+  /// Another membership change has not committed yet; only one change at a time is allowed.
+  case membershipChangeInProgress
+  /// The membership change does not make sense for the current membership; the text says why.
+  case membershipChangeRejected(String)
+  /// A new leader replaced the log entry of this proposal before it was committed: the proposal
+  /// was not applied and can be retried.
+  case proposalDropped(index: UInt64)
+  /// The proposal was not acknowledged in time. It may or may not be applied later: retry only
+  /// if the command is idempotent or carries its own deduplication key.
+  case proposalTimedOut
+  /// A setting is out of range; the text names it and the accepted values.
+  case invalidConfiguration(String)
+  /// The node has been shut down.
+  case shutdown
+  /// The state machine failed to apply an entry. The node stopped applying (it never skips an
+  /// entry); fix the cause and restart the node.
+  case stateMachineFailed(index: UInt64, reason: String)
+  /// The storage failed; the node stopped because it can no longer keep its promises.
+  case storageFailed(String)
+  /// The caller's task was cancelled. A cancelled proposal may still be applied.
+  case cancelled
+  /// A message or stored record could not be decoded; the text says where.
+  case malformedMessage(String)
+
+  /// A sentence that says what went wrong and what to do.
+  public var description: String {
+    switch self {
+    case .noLeader(let hint):
+      let hintText = hint.map { " (last known leader: \($0))" } ?? ""
+      return "no leader is known right now\(hintText); retry after an election completes"
+    case .notLeader(let leader):
+      return "this node is not the leader; send the request to \(leader?.rawValue ?? "the leader")"
+    case .overloaded(let bytes, let limit):
+      return
+        "the leader has \(bytes) uncommitted bytes, over its limit of \(limit); slow down and retry"
+    case .membershipChangeInProgress:
+      return "another membership change has not committed yet; retry when it has"
+    case .membershipChangeRejected(let reason):
+      return "membership change rejected: \(reason)"
+    case .proposalDropped(let index):
+      return "the proposal at index \(index) was replaced by a new leader and not applied; retry it"
+    case .proposalTimedOut:
+      return "the proposal was not acknowledged in time; it may still be applied"
+    case .invalidConfiguration(let reason):
+      return "invalid configuration: \(reason)"
+    case .shutdown:
+      return "the node has been shut down"
+    case .stateMachineFailed(let index, let reason):
+      return
+        "the state machine failed to apply index \(index): \(reason); the node stopped applying, fix the cause and restart it"
+    case .storageFailed(let reason):
+      return "storage failed: \(reason); the node stopped"
+    case .cancelled:
+      return "the request was cancelled; a cancelled proposal may still be applied"
+    case .malformedMessage(let reason):
+      return "malformed message: \(reason)"
+    }
+  }
+}
