@@ -71,3 +71,10 @@ public enum MembershipChange: Hashable, Sendable, Codable {
   /// Removes a member, voter or learner (the seed's `leave(address)`).
   case remove(NodeID)
 }
+
+extension Membership: ExpressibleByArrayLiteral {
+  /// A membership of voters written as a list: `["a", "b", "c"]`.
+  public init(arrayLiteral voters: NodeID...) {
+    self.init(voters: Set(voters))
+  }
+}

@@ -56,7 +56,8 @@ struct RaftLog: Hashable, Sendable {
     let upper = min(through, lastIndex)
     if lower > upper { return [] }
     let start = Int(lower - snapshotIndex - 1)
-    var end = min(Int(upper - snapshotIndex), start + maxCount)
+    var end = Int(upper - snapshotIndex)
+    if maxCount < end - start { end = start + maxCount }
     var bytes = 0
     for position in start..<end {
       bytes += entries[position].byteCount
