@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// Settings shared by every target we own: Swift 6 language mode and warnings as errors.
+/// Settings shared by every target we own: warnings are errors (Swift 6 mode is set below).
 let strictSettings: [SwiftSetting] = [
   .treatAllWarnings(as: .error)
 ]
@@ -12,25 +12,69 @@ let package = Package(
   products: [
     .library(name: "WebRaft", targets: ["WebRaft"]),
     .library(name: "WebRaftTesting", targets: ["WebRaftTesting"]),
+    .library(name: "WebRaftFileStorage", targets: ["WebRaftFileStorage"]),
+    .library(name: "WebRaftNIO", targets: ["WebRaftNIO"]),
+    .library(name: "WebRaftNIOTLS", targets: ["WebRaftNIOTLS"]),
     .executable(name: "webraft-example", targets: ["WebRaftExample"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
+    // The protocol core, the runtime, the binary codec, in-memory storage and transport.
     .target(
       name: "WebRaft",
       dependencies: [.product(name: "Logging", package: "swift-log")],
       swiftSettings: strictSettings
     ),
+    // The deterministic simulator, the invariant checker and the storage conformance suite.
     .target(
       name: "WebRaftTesting",
       dependencies: ["WebRaft", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strictSettings
     ),
+    // Durable storage: a segmented, checksummed log on local files.
+    .target(
+      name: "WebRaftFileStorage",
+      dependencies: ["WebRaft", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strictSettings
+    ),
+    // TCP transport on SwiftNIO.
+    .target(
+      name: "WebRaftNIO",
+      dependencies: [
+        "WebRaft",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    // Mutual TLS for the TCP transport (builds BoringSSL; only for users who ask for it).
+    .target(
+      name: "WebRaftNIOTLS",
+      dependencies: [
+        "WebRaftNIO",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .executableTarget(
       name: "WebRaftExample",
       dependencies: ["WebRaft", "WebRaftTesting", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strictSettings
+    ),
+    // A child process for the storage crash tests: appends and acknowledges until killed.
+    .executableTarget(
+      name: "StorageCrashChild",
+      dependencies: ["WebRaft", "WebRaftFileStorage"],
       swiftSettings: strictSettings
     ),
     .testTarget(
@@ -41,6 +85,24 @@ let package = Package(
     .testTarget(
       name: "WebRaftSimulationTests",
       dependencies: ["WebRaft", "WebRaftTesting"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "WebRaftFileStorageTests",
+      dependencies: ["WebRaft", "WebRaftTesting", "WebRaftFileStorage"],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "WebRaftNIOTests",
+      dependencies: [
+        "WebRaft", "WebRaftTesting", "WebRaftNIO", "WebRaftNIOTLS",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
       swiftSettings: strictSettings
     ),
   ],

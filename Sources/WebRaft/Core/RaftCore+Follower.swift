@@ -56,6 +56,6 @@ extension RaftCore {
 
   mutating func handleHeartbeat(_ heartbeat: Heartbeat, from sender: NodeID) {
     _ = log.commit(to: heartbeat.commit)
-    send(to: sender, .heartbeatResponse)
+    send(to: sender, .heartbeatResponse(HeartbeatResponse(readRound: heartbeat.readRound)))
   }
 }

@@ -34,7 +34,7 @@ extension RaftCore {
       switch message.body {
       case .appendEntries, .heartbeat:
         // A stale leader: answer with our term so that it steps down.
-        send(to: message.from, .heartbeatResponse)
+        send(to: message.from, .heartbeatResponse(HeartbeatResponse()))
       case .voteRequest(let request) where request.preVote:
         send(to: message.from, .voteResponse(VoteResponse(preVote: true, granted: false)))
       default:
@@ -60,7 +60,8 @@ extension RaftCore {
     case .heartbeatResponse:
       guard role == .leader else { return }
       handleHeartbeatResponse(from: message.from)
-    case .proposal, .proposalRejected:
+    case .proposal, .proposalRejected, .installSnapshot, .installSnapshotResponse, .timeoutNow,
+      .readIndex, .readIndexResponse:
       break
     }
   }

@@ -40,7 +40,18 @@ public struct RaftMessage: Hashable, Sendable, Codable {
     /// The leader asserts its leadership and tells a follower how far it may commit.
     case heartbeat(Heartbeat)
     /// The answer to a heartbeat.
-    case heartbeatResponse
+    case heartbeatResponse(HeartbeatResponse)
+    /// The leader sends a chunk of its snapshot to a follower whose log is behind its compacted
+    /// log (RPC InstallSnapshot).
+    case installSnapshot(InstallSnapshot)
+    /// The answer to a snapshot chunk.
+    case installSnapshotResponse(InstallSnapshotResponse)
+    /// The leader asks the target of a leadership transfer to start an election at once.
+    case timeoutNow
+    /// A follower asks the leader for a read index (linearizable reads on followers).
+    case readIndex(ReadIndexRequest)
+    /// The leader's answer to a read-index request.
+    case readIndexResponse(ReadIndexResponse)
     /// A follower forwards a proposal to the leader (the seed forwards proposals too).
     case proposal(ForwardedProposal)
     /// The leader could not take a forwarded proposal.
@@ -56,6 +67,11 @@ public struct RaftMessage: Hashable, Sendable, Codable {
     case .appendEntriesResponse: return "appendResponse"
     case .heartbeat: return "heartbeat"
     case .heartbeatResponse: return "heartbeatResponse"
+    case .installSnapshot: return "installSnapshot"
+    case .installSnapshotResponse: return "installSnapshotResponse"
+    case .timeoutNow: return "timeoutNow"
+    case .readIndex: return "readIndex"
+    case .readIndexResponse: return "readIndexResponse"
     case .proposal: return "proposal"
     case .proposalRejected: return "proposalRejected"
     }
@@ -141,10 +157,93 @@ public struct Heartbeat: Hashable, Sendable, Codable {
   /// How far the follower may commit: the leader's commit index, capped at what the leader knows
   /// the follower holds.
   public var commit: UInt64
+  /// The leader's read round, echoed in the answer so that the leader knows the follower still
+  /// followed it after a read began (ReadIndex).
+  public var readRound: UInt64
 
   /// Creates a heartbeat.
-  public init(commit: UInt64) {
+  public init(commit: UInt64, readRound: UInt64 = 0) {
     self.commit = commit
+    self.readRound = readRound
+  }
+}
+
+/// The answer to a heartbeat.
+public struct HeartbeatResponse: Hashable, Sendable, Codable {
+  /// The `readRound` of the heartbeat answered.
+  public var readRound: UInt64
+
+  /// Creates a heartbeat answer.
+  public init(readRound: UInt64 = 0) {
+    self.readRound = readRound
+  }
+}
+
+/// One chunk of a snapshot sent by the leader.
+public struct InstallSnapshot: Hashable, Sendable, Codable {
+  /// The snapshot the chunk belongs to.
+  public var metadata: SnapshotMetadata
+  /// The snapshot's total size in bytes.
+  public var totalSize: UInt64
+  /// Where the chunk starts in the snapshot.
+  public var offset: UInt64
+  /// The chunk's bytes.
+  public var data: Data
+  /// Whether this is the last chunk.
+  public var done: Bool
+
+  /// Creates a snapshot chunk.
+  public init(metadata: SnapshotMetadata, totalSize: UInt64, offset: UInt64, data: Data, done: Bool) {
+    self.metadata = metadata
+    self.totalSize = totalSize
+    self.offset = offset
+    self.data = data
+    self.done = done
+  }
+}
+
+/// The answer to a snapshot chunk.
+public struct InstallSnapshotResponse: Hashable, Sendable, Codable {
+  /// The index of the snapshot being installed.
+  public var snapshotIndex: UInt64
+  /// The offset the follower expects next (the leader resumes there after a lost chunk).
+  public var nextOffset: UInt64
+  /// Whether the whole snapshot is installed.
+  public var done: Bool
+
+  /// Creates a snapshot answer.
+  public init(snapshotIndex: UInt64, nextOffset: UInt64, done: Bool) {
+    self.snapshotIndex = snapshotIndex
+    self.nextOffset = nextOffset
+    self.done = done
+  }
+}
+
+/// A follower's request for a read index.
+public struct ReadIndexRequest: Hashable, Sendable, Codable {
+  /// The follower's identifier for the read.
+  public var requestID: UInt64
+
+  /// Creates a read-index request.
+  public init(requestID: UInt64) {
+    self.requestID = requestID
+  }
+}
+
+/// The leader's answer to a read-index request.
+public struct ReadIndexResponse: Hashable, Sendable, Codable {
+  /// The follower's identifier for the read.
+  public var requestID: UInt64
+  /// The index the follower must have applied before it serves the read, or nil on failure.
+  public var index: UInt64?
+  /// Why the read failed, when `index` is nil.
+  public var error: RaftError?
+
+  /// Creates a read-index answer.
+  public init(requestID: UInt64, index: UInt64?, error: RaftError?) {
+    self.requestID = requestID
+    self.index = index
+    self.error = error
   }
 }
 

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 /// A storage that keeps everything in memory: fast, and gone when the process ends.
@@ -5,42 +10,116 @@ import Synchronization
 /// Use it in tests, benchmarks and examples, or for a cluster whose members never restart. It
 /// honours the ``RaftStorage`` contract within one process, so a node can be "restarted" from it.
 public final class InMemoryStorage: RaftStorage {
-  private let state = Mutex<PersistentState?>(nil)
+  private struct Stored {
+    var state: PersistentState?
+    var snapshotData = Data()
+  }
+
+  private let stored = Mutex(Stored())
 
   /// Creates an empty storage.
   public init() {}
 
   /// Creates a storage that already holds `state`.
   public init(state: PersistentState) {
-    self.state.withLock { $0 = state }
+    stored.withLock { $0.state = state }
   }
 
   /// Everything stored, as ``load()`` would return it.
-  public var snapshot: PersistentState? {
-    state.withLock { $0 }
+  public var contents: PersistentState? {
+    stored.withLock { $0.state }
   }
 
   /// Returns what is stored.
   public func load() async throws -> PersistentState? {
-    state.withLock { $0 }
+    stored.withLock { $0.state }
   }
 
   /// Stores the initial state.
   public func initialize(_ initial: PersistentState) async throws {
-    state.withLock { $0 = initial }
+    stored.withLock { $0.state = initial }
   }
 
   /// Stores the hard state and the entries, replacing any stored suffix the entries overlap.
   public func persist(hardState: HardState?, entries: [LogEntry]) async throws {
-    state.withLock { stored in
-      var current = stored ?? .initial(membership: .empty)
+    stored.withLock { stored in
+      var current = stored.state ?? .initial(membership: .empty)
       if let hardState { current.hardState = hardState }
       if let first = entries.first {
-        let keep = Int(min(first.index - 1 - current.snapshot.index, UInt64(current.entries.count)))
+        let base = current.snapshot.index
+        let keep = first.index > base ? Int(min(first.index - 1 - base, UInt64(current.entries.count))) : 0
         current.entries.removeLast(current.entries.count - keep)
-        current.entries.append(contentsOf: entries)
+        current.entries.append(contentsOf: entries.drop { $0.index <= base })
       }
-      stored = current
+      stored.state = current
     }
+  }
+
+  /// Starts a snapshot held in memory.
+  public func beginSnapshot(_ metadata: SnapshotMetadata) async throws -> any RaftSnapshotWriter {
+    InMemorySnapshotWriter(storage: self, metadata: metadata)
+  }
+
+  /// Opens the current snapshot.
+  public func openSnapshot() async throws -> (any RaftSnapshotReader)? {
+    stored.withLock { stored in
+      guard let state = stored.state, state.snapshot.index > 0 else { return nil }
+      return InMemorySnapshotReader(metadata: state.snapshot, data: stored.snapshotData)
+    }
+  }
+
+  fileprivate func install(_ metadata: SnapshotMetadata, data: Data) {
+    stored.withLock { stored in
+      var current = stored.state ?? .initial(membership: .empty)
+      let base = current.snapshot.index
+      if metadata.index <= base { return }
+      let position = Int(metadata.index - base) - 1
+      if position < current.entries.count, current.entries[position].term == metadata.term {
+        current.entries.removeFirst(position + 1)
+      } else {
+        current.entries.removeAll()
+      }
+      current.snapshot = metadata
+      current.hardState.commitIndex = max(current.hardState.commitIndex, metadata.index)
+      stored.state = current
+      stored.snapshotData = data
+    }
+  }
+}
+
+private final class InMemorySnapshotWriter: RaftSnapshotWriter {
+  private let storage: InMemoryStorage
+  private let metadata: SnapshotMetadata
+  private let buffer = Mutex(Data())
+
+  init(storage: InMemoryStorage, metadata: SnapshotMetadata) {
+    self.storage = storage
+    self.metadata = metadata
+  }
+
+  func write(_ chunk: Data) async throws {
+    buffer.withLock { $0.append(chunk) }
+  }
+
+  func commit() async throws {
+    storage.install(metadata, data: buffer.withLock { $0 })
+  }
+
+  func abort() async {
+    buffer.withLock { $0 = Data() }
+  }
+}
+
+private struct InMemorySnapshotReader: RaftSnapshotReader {
+  let metadata: SnapshotMetadata
+  let data: Data
+
+  var size: UInt64 { UInt64(data.count) }
+
+  func read(at offset: UInt64, maxLength: Int) async throws -> Data {
+    guard offset < UInt64(data.count) else { return Data() }
+    let start = data.startIndex + Int(offset)
+    let end = min(data.endIndex, start + maxLength)
+    return data.subdata(in: start..<end)
   }
 }
