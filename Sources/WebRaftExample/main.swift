@@ -26,7 +26,8 @@ final class KeyValueMachine: RaftStateMachine {
 let start = ContinuousClock.now
 func say(_ text: String) {
   let elapsed = ContinuousClock.now - start
-  let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+  let milliseconds =
+    elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
   print(String(format: "%6d ms  ", milliseconds) + text)
 }
 

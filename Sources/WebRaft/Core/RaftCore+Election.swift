@@ -65,8 +65,7 @@ extension RaftCore {
   /// RequestVote receiver rules (Figure 2): grant when the candidate's log is at least as up to
   /// date (§5.4.1) and no other vote was cast in the term (§5.2). Pre-votes grant without
   /// recording anything.
-  mutating func handleVoteRequest(_ request: VoteRequest, from candidate: NodeID, term messageTerm: UInt64)
-  {
+  mutating func handleVoteRequest(_ request: VoteRequest, from candidate: NodeID, term messageTerm: UInt64) {
     let canVote =
       votedFor == candidate || (votedFor == nil && leader == nil)
       || (request.preVote && messageTerm > term)
@@ -84,8 +83,7 @@ extension RaftCore {
     }
   }
 
-  mutating func handleVoteResponse(_ response: VoteResponse, from voter: NodeID, term messageTerm: UInt64)
-  {
+  mutating func handleVoteResponse(_ response: VoteResponse, from voter: NodeID, term messageTerm: UInt64) {
     switch role {
     case .preCandidate where response.preVote:
       votes[voter] = response.granted

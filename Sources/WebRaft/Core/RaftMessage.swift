@@ -121,8 +121,7 @@ public struct AppendEntries: Hashable, Sendable, Codable {
   public var leaderCommit: UInt64
 
   /// Creates an append.
-  public init(prevLogIndex: UInt64, prevLogTerm: UInt64, entries: [LogEntry], leaderCommit: UInt64)
-  {
+  public init(prevLogIndex: UInt64, prevLogTerm: UInt64, entries: [LogEntry], leaderCommit: UInt64) {
     self.prevLogIndex = prevLogIndex
     self.prevLogTerm = prevLogTerm
     self.entries = entries
@@ -282,7 +281,6 @@ public struct ProposalRejection: Hashable, Sendable, Codable {
     self.error = error
   }
 }
-
 
 extension RaftMessage {
   /// Decodes a message from the JSON form that `JSONEncoder` produces.

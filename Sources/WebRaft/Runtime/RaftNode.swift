@@ -1,9 +1,10 @@
+import Logging
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
   import Foundation
 #endif
-import Logging
 
 /// A running Raft node (the seed's `RaftInterface`): an actor that drives a ``RaftCore`` with real
 /// time, the user's storage, transport and state machine.
