@@ -69,6 +69,7 @@ public enum RaftBinaryCodec {
       writer.write(bool: request.preVote)
       writer.write(varint: request.lastLogIndex)
       writer.write(varint: request.lastLogTerm)
+      writer.write(bool: request.leadershipTransfer)
     case .voteResponse(let response):
       writer.write(byte: MessageKind.voteResponse.rawValue)
       writer.write(bool: response.preVote)
@@ -160,7 +161,7 @@ public enum RaftBinaryCodec {
       body = .voteRequest(
         VoteRequest(
           preVote: try reader.readBool(), lastLogIndex: try reader.readVarint(),
-          lastLogTerm: try reader.readVarint()))
+          lastLogTerm: try reader.readVarint(), leadershipTransfer: try reader.readBool()))
     case .voteResponse:
       body = .voteResponse(VoteResponse(preVote: try reader.readBool(), granted: try reader.readBool()))
     case .appendEntries:
@@ -325,6 +326,7 @@ public enum RaftBinaryCodec {
       writer.write(string: member.rawValue)
       writeAttributes(attributes, into: &writer)
     }
+    writeIDs(membership.learnersToPromote, into: &writer)
   }
 
   /// Decodes a membership.
@@ -337,7 +339,9 @@ public enum RaftBinaryCodec {
       let member = NodeID(try reader.readString())
       attributes[member] = try readAttributes(from: &reader)
     }
-    return Membership(voters: voters, learners: learners, attributes: attributes)
+    let learnersToPromote = try readIDs(from: &reader)
+    return Membership(
+      voters: voters, learners: learners, attributes: attributes, learnersToPromote: learnersToPromote)
   }
 
   /// Appends a membership change.
@@ -415,6 +419,13 @@ public enum RaftBinaryCodec {
     case .malformedMessage(let reason):
       writer.write(byte: 12)
       writer.write(string: reason)
+    case .leadershipTransferInProgress:
+      writer.write(byte: 13)
+    case .leadershipTransferFailed(let reason):
+      writer.write(byte: 14)
+      writer.write(string: reason)
+    case .snapshotsUnsupported:
+      writer.write(byte: 15)
     }
   }
 
@@ -446,6 +457,9 @@ public enum RaftBinaryCodec {
     case 10: return .storageFailed(try reader.readString())
     case 11: return .cancelled
     case 12: return .malformedMessage(try reader.readString())
+    case 13: return .leadershipTransferInProgress
+    case 14: return .leadershipTransferFailed(try reader.readString())
+    case 15: return .snapshotsUnsupported
     default: throw .malformedMessage("unknown error kind \(kind)")
     }
   }

@@ -10,16 +10,21 @@ public struct Membership: Hashable, Sendable, Codable {
   /// Free-form attributes per member, replicated with the membership (for example the addresses a
   /// transport or a service needs to reach the member). The library never reads them.
   public var attributes: [NodeID: [String: String]]
+  /// Learners that joined to become voters: the leader promotes each one once it has caught up,
+  /// so that a new, empty node never counts in a quorum before it holds the log.
+  public var learnersToPromote: Set<NodeID>
 
   /// Creates a membership.
   public init(
     voters: Set<NodeID>,
     learners: Set<NodeID> = [],
-    attributes: [NodeID: [String: String]] = [:]
+    attributes: [NodeID: [String: String]] = [:],
+    learnersToPromote: Set<NodeID> = []
   ) {
     self.voters = voters
     self.learners = learners.subtracting(voters)
     self.attributes = attributes
+    self.learnersToPromote = learnersToPromote.intersection(self.learners)
   }
 
   /// An empty membership: a node that knows no cluster yet (it waits to be added).
@@ -42,8 +47,16 @@ public struct Membership: Hashable, Sendable, Codable {
     switch change {
     case .addVoter(let id, let attributes):
       if voters.contains(id) { throw .membershipChangeRejected("\(id) is already a voter") }
-      next.learners.remove(id)
-      next.voters.insert(id)
+      if learners.contains(id) {
+        // Promotion of a learner that holds the log.
+        next.learners.remove(id)
+        next.learnersToPromote.remove(id)
+        next.voters.insert(id)
+      } else {
+        // A new node starts as a learner and is promoted once it has caught up.
+        next.learners.insert(id)
+        next.learnersToPromote.insert(id)
+      }
       if let attributes { next.attributes[id] = attributes }
     case .addLearner(let id, let attributes):
       if contains(id) { throw .membershipChangeRejected("\(id) is already a member") }
@@ -56,6 +69,7 @@ public struct Membership: Hashable, Sendable, Codable {
       }
       next.voters.remove(id)
       next.learners.remove(id)
+      next.learnersToPromote.remove(id)
       next.attributes[id] = nil
     }
     return next
@@ -64,7 +78,8 @@ public struct Membership: Hashable, Sendable, Codable {
 
 /// A single-server change of the cluster membership.
 public enum MembershipChange: Hashable, Sendable, Codable {
-  /// Adds a voting member (the seed's `join(address)`), or promotes a learner.
+  /// Adds a voting member (the seed's `join(address)`): a new node joins as a learner and the
+  /// leader promotes it once it has caught up; a learner is promoted at once.
   case addVoter(NodeID, attributes: [String: String]? = nil)
   /// Adds a non-voting member that receives the log.
   case addLearner(NodeID, attributes: [String: String]? = nil)

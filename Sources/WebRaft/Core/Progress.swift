@@ -7,6 +7,8 @@ struct Progress: Hashable, Sendable {
     case probe
     /// The logs match up to `match`: appends are pipelined up to the in-flight window.
     case replicate
+    /// The follower needs entries the leader compacted away: a snapshot is being sent.
+    case snapshot
   }
 
   /// The highest index known to be stored on the follower and to match the leader's log.
@@ -23,10 +25,18 @@ struct Progress: Hashable, Sendable {
   var recentActive = false
   /// `match` when the last heartbeat answer came, to notice appends that were lost.
   var matchAtLastHeartbeat: UInt64 = 0
+  /// The latest heartbeat round the follower answered (for read-index confirmation).
+  var acknowledgedRound: UInt64 = 0
+  /// In snapshot state: the index of the snapshot being sent.
+  var snapshotIndex: UInt64 = 0
+  /// In snapshot state: the offset the follower expects next.
+  var snapshotOffset: UInt64 = 0
+  /// In snapshot state: when the last chunk was asked for, to resend it after a loss.
+  var snapshotRequestedAt: UInt64?
 
-  init(next: UInt64, inflightCapacity: Int) {
+  init(next: UInt64, inflightCapacity: Int, inflightByteCapacity: Int = .max) {
     self.next = next
-    self.inflights = Inflights(capacity: inflightCapacity)
+    self.inflights = Inflights(capacity: inflightCapacity, byteCapacity: inflightByteCapacity)
   }
 
   /// Whether the leader must hold off sending entries.
@@ -34,7 +44,18 @@ struct Progress: Hashable, Sendable {
     switch state {
     case .probe: return probeSent
     case .replicate: return inflights.isFull
+    case .snapshot: return true
     }
+  }
+
+  /// Switches to sending the snapshot that ends at `index`, from its start.
+  mutating func becomeSnapshot(index: UInt64) {
+    state = .snapshot
+    probeSent = false
+    snapshotIndex = index
+    snapshotOffset = 0
+    snapshotRequestedAt = nil
+    inflights.reset()
   }
 
   /// Switches to probing from `match + 1`.
@@ -66,15 +87,17 @@ struct Progress: Hashable, Sendable {
   }
 
   /// Records that an append was sent whose last entry is `lastIndex`.
-  mutating func sent(lastIndex: UInt64, entryCount: Int) {
+  mutating func sent(lastIndex: UInt64, entryCount: Int, bytes: Int = 0) {
     switch state {
     case .probe:
       probeSent = true
     case .replicate:
       if entryCount > 0 {
         next = lastIndex + 1
-        inflights.add(lastIndex)
+        inflights.add(lastIndex, bytes: bytes)
       }
+    case .snapshot:
+      break
     }
   }
 
@@ -92,6 +115,8 @@ struct Progress: Hashable, Sendable {
       next = max(min(hint, rejected), match + 1)
       probeSent = false
       return true
+    case .snapshot:
+      return false
     }
   }
 }

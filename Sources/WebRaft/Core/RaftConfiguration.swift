@@ -30,6 +30,19 @@ public struct RaftConfiguration: Hashable, Sendable {
   public var maxUncommittedBytes: Int = 64 << 20
   /// The most committed entries handed to the state machine in one batch.
   public var maxApplyBatch: Int = 4096
+  /// The most payload bytes in flight to one follower (appends sent and not acknowledged).
+  public var maxInflightBytes: Int = 32 << 20
+  /// Take a snapshot and compact the log after this many entries were applied since the last
+  /// one; nil disables this trigger.
+  public var snapshotEntryInterval: Int? = 10_000
+  /// Take a snapshot and compact the log once the log holds this many payload bytes; nil
+  /// disables this trigger.
+  public var snapshotLogBytes: Int? = 64 << 20
+  /// The most bytes of snapshot sent in one InstallSnapshot message.
+  public var snapshotChunkSize: Int = 1 << 20
+  /// How much faster than the leader's clock a follower's clock may run. Lease reads trust the
+  /// leader's lease for `heartbeatTimeout` minus this margin after a quorum confirmed it.
+  public var maxClockDrift: Duration = .milliseconds(20)
 
   /// Creates the default configuration.
   public init() {}
@@ -76,6 +89,23 @@ public struct RaftConfiguration: Hashable, Sendable {
     }
     if maxUncommittedBytes < 1 {
       throw .invalidConfiguration("maxUncommittedBytes must be at least 1, got \(maxUncommittedBytes)")
+    }
+    if maxInflightBytes < 1 {
+      throw .invalidConfiguration("maxInflightBytes must be at least 1, got \(maxInflightBytes)")
+    }
+    if let interval = snapshotEntryInterval, interval < 1 {
+      throw .invalidConfiguration("snapshotEntryInterval must be at least 1 or nil, got \(interval)")
+    }
+    if let bytes = snapshotLogBytes, bytes < 1 {
+      throw .invalidConfiguration("snapshotLogBytes must be at least 1 or nil, got \(bytes)")
+    }
+    if snapshotChunkSize < 1 {
+      throw .invalidConfiguration("snapshotChunkSize must be at least 1, got \(snapshotChunkSize)")
+    }
+    if maxClockDrift < .zero || maxClockDrift >= heartbeatTimeout {
+      throw .invalidConfiguration(
+        "maxClockDrift (\(maxClockDrift)) must be at least zero and below heartbeatTimeout (\(heartbeatTimeout))"
+      )
     }
     if maxApplyBatch < 1 {
       throw .invalidConfiguration("maxApplyBatch must be at least 1, got \(maxApplyBatch)")

@@ -15,6 +15,7 @@ extension RaftCore {
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
     let previous = role
     setTerm(newTerm)
+    if previous == .leader { leadershipLost() }
     role = .follower
     progress.removeAll()
     votes.removeAll()
@@ -39,7 +40,7 @@ extension RaftCore {
     requestVotes(preVote: true)
   }
 
-  mutating func becomeCandidate() {
+  mutating func becomeCandidate(leadershipTransfer: Bool = false) {
     let previous = role
     setTerm(term + 1)
     votedFor = id
@@ -51,11 +52,13 @@ extension RaftCore {
     if previous != .candidate { emit(.stateChanged(from: previous, to: .candidate)) }
     emit(.candidate(term: term))
     emit(.startElection(term: term, preVote: false))
-    requestVotes(preVote: false)
+    requestVotes(preVote: false, leadershipTransfer: leadershipTransfer)
   }
 
-  private mutating func requestVotes(preVote: Bool) {
-    let request = VoteRequest(preVote: preVote, lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm)
+  private mutating func requestVotes(preVote: Bool, leadershipTransfer: Bool = false) {
+    let request = VoteRequest(
+      preVote: preVote, lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm,
+      leadershipTransfer: leadershipTransfer)
     for voter in membership.voters.sorted() where voter != id {
       send(to: voter, .voteRequest(request), term: preVote ? term + 1 : term)
     }
@@ -118,12 +121,15 @@ extension RaftCore {
     lastLeaderContact = now
     progress.removeAll()
     for member in membership.members where member != id {
-      progress[member] = Progress(
-        next: log.lastIndex + 1, inflightCapacity: configuration.maxInflightAppends)
+      progress[member] = newProgress()
     }
     heartbeatDeadline = now + heartbeatInterval
     checkQuorumDeadline = now + electionMaximum
     uncommittedBytes = 0
+    transferTarget = nil
+    leaseRevoked = false
+    roundSentAt.removeAll()
+    pendingReads.removeAll()
     recentOrigins.removeAll()
     let scanFrom = log.lastIndex > 4096 ? log.lastIndex - 4096 : 0
     for entry in log.entries(from: scanFrom + 1, through: log.lastIndex, maxCount: .max, maxBytes: .max) {

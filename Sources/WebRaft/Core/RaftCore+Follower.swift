@@ -46,10 +46,10 @@ extension RaftCore {
   }
 
   private func isContiguous(_ entries: ArraySlice<LogEntry>, after index: UInt64) -> Bool {
-    var expected = index + 1
+    var expected = index &+ 1  // Wrapping: a nonsense index from a peer must not trap.
     for entry in entries {
       if entry.index != expected || entry.term > term { return false }
-      expected += 1
+      expected &+= 1
     }
     return true
   }

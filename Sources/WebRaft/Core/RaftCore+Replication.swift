@@ -45,9 +45,11 @@ extension RaftCore {
   }
 
   mutating func handleForwardedProposal(_ proposal: ForwardedProposal, from sender: NodeID) {
-    guard role == .leader else {
+    guard role == .leader, transferTarget == nil else {
       let error: RaftError =
-        leader.map { .notLeader(leader: $0) } ?? .noLeader(leaderHint: nil)
+        role == .leader
+        ? .leadershipTransferInProgress
+        : leader.map { .notLeader(leader: $0) } ?? .noLeader(leaderHint: nil)
       send(to: sender, .proposalRejected(ProposalRejection(requestID: proposal.requestID, error: error)))
       return
     }
@@ -78,13 +80,20 @@ extension RaftCore {
   mutating func sendAppend(to peer: NodeID, allowEmpty: Bool) {
     guard var entry = progress[peer], !entry.isPaused else { return }
     let previousIndex = entry.next - 1
-    guard let previousTerm = log.term(at: previousIndex) else { return }
+    guard let previousTerm = log.term(at: previousIndex) else {
+      // The follower needs entries that were compacted away: send the snapshot instead.
+      entry.becomeSnapshot(index: log.snapshotIndex)
+      progress[peer] = entry
+      requestSnapshotChunk(for: peer)
+      return
+    }
     let batch = log.entries(
       from: entry.next, through: log.lastIndex, maxCount: configuration.maxEntriesPerAppend,
       maxBytes: configuration.maxBytesPerAppend)
     if batch.isEmpty && !allowEmpty { return }
     let lastIndex = batch.last?.index ?? previousIndex
-    entry.sent(lastIndex: lastIndex, entryCount: batch.count)
+    let bytes = batch.reduce(0) { $0 + $1.byteCount }
+    entry.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes)
     progress[peer] = entry
     send(
       to: peer,
@@ -94,9 +103,18 @@ extension RaftCore {
           leaderCommit: log.commitIndex)))
   }
 
+  /// Sends every follower a heartbeat of a new round (followers echo the round, which confirms
+  /// reads and leases).
   mutating func broadcastHeartbeat() {
+    heartbeatRound += 1
+    roundSentAt[heartbeatRound] = now
+    if roundSentAt.count > 256 {
+      roundSentAt = roundSentAt.filter { $0.key + 128 > heartbeatRound }
+    }
     for (peer, entry) in progress.sorted(by: { $0.key < $1.key }) {
-      send(to: peer, .heartbeat(Heartbeat(commit: min(entry.match, log.commitIndex))))
+      send(
+        to: peer,
+        .heartbeat(Heartbeat(commit: min(entry.match, log.commitIndex), readRound: heartbeatRound)))
     }
   }
 
@@ -126,6 +144,8 @@ extension RaftCore {
         }
         progress[peer] = entry
         maybeCommit()
+        maybeSendTimeoutNow(to: peer)
+        maybePromoteLearners()
       } else {
         if entry.state == .replicate { entry.inflights.free(upTo: response.index) }
         progress[peer] = entry
@@ -152,9 +172,12 @@ extension RaftCore {
     return max(response.conflictIndex, 1)
   }
 
-  mutating func handleHeartbeatResponse(from peer: NodeID) {
+  mutating func handleHeartbeatResponse(_ response: HeartbeatResponse, from peer: NodeID) {
     guard var entry = progress[peer] else { return }
     entry.recentActive = true
+    if response.readRound <= heartbeatRound {
+      entry.acknowledgedRound = max(entry.acknowledgedRound, response.readRound)
+    }
     switch entry.state {
     case .probe:
       entry.probeSent = false
@@ -163,12 +186,20 @@ extension RaftCore {
       if entry.match == entry.matchAtLastHeartbeat, entry.match < log.lastIndex {
         entry.becomeProbe()
       }
+    case .snapshot:
+      // A chunk that was not answered for a heartbeat timeout was lost: ask for it again.
+      if let asked = entry.snapshotRequestedAt, now >= asked + heartbeatTimeout {
+        progress[peer] = entry
+        requestSnapshotChunk(for: peer)
+        entry = progress[peer] ?? entry
+      }
     }
     entry.matchAtLastHeartbeat = entry.match
     progress[peer] = entry
     if entry.match < log.lastIndex {
       sendAppend(to: peer, allowEmpty: true)
     }
+    confirmReads()
   }
 
   /// Advances the commit index to the highest index a majority holds, counting only entries of
@@ -191,12 +222,39 @@ extension RaftCore {
     }
     if uncommittedBytes < 0 { uncommittedBytes = 0 }
     appendsDue = true
-    // A leader removed from the cluster steps down once its removal is committed (§4.2.2).
+    // Reads that waited for the first commit of this term get their index.
+    assignReadIndexes()
+    // A leader removed from the cluster steps down once its removal is committed (§4.2.2),
+    // handing leadership to the most up-to-date voter so that nobody waits for a timeout.
     if !membership.voters.contains(id),
       let removal = membershipEntries.last, removal.index <= log.commitIndex
     {
       flushAppends()
+      if let successor = mostUpToDateVoter(), progress[successor]?.match == log.lastIndex {
+        send(to: successor, .timeoutNow)
+      }
       becomeFollower(term: term, leader: nil)
+      return
+    }
+    maybePromoteLearners()
+  }
+
+  /// Promotes learners that joined to become voters once they hold everything committed.
+  mutating func maybePromoteLearners() {
+    guard role == .leader, transferTarget == nil, !membership.learnersToPromote.isEmpty else { return }
+    if let pending = membershipEntries.last, pending.index > log.commitIndex { return }
+    guard log.term(at: log.commitIndex) == term else { return }
+    for learner in membership.learnersToPromote.sorted() {
+      guard let entry = progress[learner], entry.match >= log.commitIndex else { continue }
+      _ = try? appendMembershipChange(.addVoter(learner, attributes: nil), origin: nil)
+      return
+    }
+  }
+
+  /// The voter (other than this node) whose log is known to be longest.
+  func mostUpToDateVoter() -> NodeID? {
+    membership.voters.filter { $0 != id }.sorted().max { lhs, rhs in
+      (progress[lhs]?.match ?? 0) < (progress[rhs]?.match ?? 0)
     }
   }
 }

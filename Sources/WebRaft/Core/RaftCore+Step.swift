@@ -14,6 +14,14 @@ extension RaftCore {
     case .proposalRejected(let rejection):
       pendingRejections.append(rejection)
       return
+    case .readIndex(let request):
+      handleReadIndexRequest(request, from: message.from)
+      return
+    case .readIndexResponse(let response):
+      let result: Result<UInt64, RaftError> =
+        response.index.map { .success($0) } ?? .failure(response.error ?? .noLeader(leaderHint: nil))
+      readStates.append(ReadState(requestID: response.requestID, result: result))
+      return
     default:
       break
     }
@@ -21,22 +29,23 @@ extension RaftCore {
     if message.term > term {
       switch message.body {
       case .voteRequest(let request):
-        if isInLeaderLease { return }
+        if isInLeaderLease && !request.leadershipTransfer { return }
         if !request.preVote { becomeFollower(term: message.term, leader: nil) }
       case .voteResponse(let response) where response.preVote && response.granted:
         break  // The responder answers at the term we would campaign in.
-      case .appendEntries, .heartbeat:
+      case .appendEntries, .heartbeat, .installSnapshot:
         becomeFollower(term: message.term, leader: message.from)
       default:
         becomeFollower(term: message.term, leader: nil)
       }
     } else if message.term < term {
       switch message.body {
-      case .appendEntries, .heartbeat:
+      case .appendEntries, .heartbeat, .installSnapshot:
         // A stale leader: answer with our term so that it steps down.
         send(to: message.from, .heartbeatResponse(HeartbeatResponse()))
-      case .voteRequest(let request) where request.preVote:
-        send(to: message.from, .voteResponse(VoteResponse(preVote: true, granted: false)))
+      case .voteRequest(let request):
+        // Figure 2, RequestVote rule 1: refuse, with our term so that the candidate catches up.
+        send(to: message.from, .voteResponse(VoteResponse(preVote: request.preVote, granted: false)))
       default:
         break
       }
@@ -57,11 +66,20 @@ extension RaftCore {
     case .appendEntriesResponse(let response):
       guard role == .leader else { return }
       handleAppendResponse(response, from: message.from)
-    case .heartbeatResponse:
+    case .heartbeatResponse(let response):
       guard role == .leader else { return }
-      handleHeartbeatResponse(from: message.from)
-    case .proposal, .proposalRejected, .installSnapshot, .installSnapshotResponse, .timeoutNow,
-      .readIndex, .readIndexResponse:
+      handleHeartbeatResponse(response, from: message.from)
+    case .installSnapshot(let chunk):
+      guard acceptLeader(message.from) else { return }
+      handleSnapshotChunk(chunk, from: message.from)
+    case .installSnapshotResponse(let response):
+      guard role == .leader else { return }
+      handleSnapshotResponse(response, from: message.from)
+    case .timeoutNow:
+      // The leader hands over leadership: campaign at once, without pre-vote (§3.10).
+      guard role == .follower, leader == message.from, membership.voters.contains(id) else { return }
+      becomeCandidate(leadershipTransfer: true)
+    case .proposal, .proposalRejected, .readIndex, .readIndexResponse:
       break
     }
   }

@@ -62,6 +62,54 @@ public struct RaftCore: Sendable {
   /// Origins of recently appended forwarded proposals, so that a duplicated message is appended once.
   var recentOrigins = RecentOrigins(capacity: 4096)
 
+  // Leadership transfer (leader only).
+  /// The node leadership is being handed to.
+  var transferTarget: NodeID?
+  /// When an unfinished transfer is abandoned.
+  var transferDeadline: UInt64 = 0
+  /// Set once `timeoutNow` went to a transfer target: another node may lead soon, so this
+  /// leader's lease is void for the rest of its leadership.
+  var leaseRevoked = false
+
+  // Reads (leader: rounds and pending reads; everyone: results to hand out).
+  /// The number of the latest heartbeat broadcast; followers echo it.
+  var heartbeatRound: UInt64 = 0
+  /// When recent heartbeat rounds were sent (leader clock), for leases.
+  var roundSentAt: [UInt64: UInt64] = [:]
+  /// Reads waiting for a quorum to confirm a heartbeat round.
+  var pendingReads: [PendingRead] = []
+  /// A read is waiting for a new heartbeat round.
+  var readRoundDue = false
+  /// Read results for the next `Ready`.
+  var readStates: [ReadState] = []
+
+  // Snapshots.
+  /// A snapshot being received from the leader.
+  var incomingSnapshot: IncomingSnapshot?
+  /// Received chunks for the next `Ready`.
+  var snapshotChunks: [InstallSnapshot] = []
+  /// Chunks to read and send, for the next `Ready`.
+  var snapshotChunkRequests: [SnapshotChunkRequest] = []
+
+  /// A read waiting for its heartbeat round to be confirmed by a quorum.
+  struct PendingRead: Hashable, Sendable {
+    var requestID: UInt64
+    /// The follower that asked, or nil for a read on this node.
+    var requester: NodeID?
+    /// The heartbeat round that confirms the read; 0 until one is sent.
+    var round: UInt64
+    /// The commit index when the read was confirmed possible.
+    var index: UInt64
+  }
+
+  /// A snapshot being received.
+  struct IncomingSnapshot: Hashable, Sendable {
+    var metadata: SnapshotMetadata
+    var leader: NodeID
+    var nextOffset: UInt64
+    var totalSize: UInt64
+  }
+
   let electionMinimum: UInt64
   let electionMaximum: UInt64
   let heartbeatInterval: UInt64
@@ -187,7 +235,7 @@ public struct RaftCore: Sendable {
     if role == .leader {
       for (peer, entry) in progress {
         followers[peer] = RaftStatus.Follower(
-          matchIndex: entry.match, nextIndex: entry.next, replicating: entry.state == .replicate,
+          matchIndex: entry.match, nextIndex: entry.next, state: entry.state.rawValue,
           inflight: entry.inflights.count)
       }
     }
@@ -208,6 +256,9 @@ public struct RaftCore: Sendable {
       if now >= heartbeatDeadline {
         heartbeatDeadline = now + heartbeatInterval
         broadcastHeartbeat()
+      }
+      if transferTarget != nil, now >= transferDeadline {
+        abortTransfer()
       }
       if configuration.checkQuorum, now >= checkQuorumDeadline {
         checkQuorumDeadline = now + electionMaximum
@@ -242,6 +293,7 @@ public struct RaftCore: Sendable {
     -> ProposalTicket
   {
     if role == .leader {
+      if transferTarget != nil { throw .leadershipTransferInProgress }
       let index = try appendProposal(.command(command), origin: nil)
       return .appended(index: index, term: term)
     }
@@ -261,6 +313,7 @@ public struct RaftCore: Sendable {
     throws(RaftError) -> ProposalTicket
   {
     if role == .leader {
+      if transferTarget != nil { throw .leadershipTransferInProgress }
       let index = try appendMembershipChange(change, origin: nil)
       return .appended(index: index, term: term)
     }
@@ -282,7 +335,8 @@ public struct RaftCore: Sendable {
   public var hasReady: Bool {
     if handedOut != nil { return false }
     return !outbox.isEmpty || !pendingEvents.isEmpty || !pendingRejections.isEmpty
-      || (role == .leader && appendsDue) || hardState != storedHardState
+      || !readStates.isEmpty || !snapshotChunks.isEmpty || !snapshotChunkRequests.isEmpty
+      || (role == .leader && (appendsDue || readRoundDue)) || hardState != storedHardState
       || log.stableIndex < log.lastIndex || log.commitIndex > log.appliedIndex
   }
 
@@ -294,12 +348,17 @@ public struct RaftCore: Sendable {
       appendsDue = false
       flushAppends()
     }
+    if role == .leader, readRoundDue {
+      readRoundDue = false
+      startReadRound()
+    }
     let current = hardState
     let hardStateChanged = current != storedHardState
     let unstable = log.unstableEntries
     let committed = log.committedToApply(maxCount: configuration.maxApplyBatch)
     if !hardStateChanged, unstable.isEmpty, committed.isEmpty, outbox.isEmpty,
-      pendingEvents.isEmpty, pendingRejections.isEmpty
+      pendingEvents.isEmpty, pendingRejections.isEmpty, readStates.isEmpty, snapshotChunks.isEmpty,
+      snapshotChunkRequests.isEmpty
     {
       return nil
     }
@@ -309,10 +368,16 @@ public struct RaftCore: Sendable {
       messages: outbox,
       committedEntries: Array(committed),
       rejectedProposals: pendingRejections,
-      events: pendingEvents)
+      events: pendingEvents,
+      readStates: readStates,
+      snapshotChunks: snapshotChunks,
+      snapshotChunkRequests: snapshotChunkRequests)
     outbox.removeAll(keepingCapacity: true)
     pendingEvents.removeAll(keepingCapacity: true)
     pendingRejections.removeAll(keepingCapacity: true)
+    readStates.removeAll(keepingCapacity: true)
+    snapshotChunks.removeAll(keepingCapacity: true)
+    snapshotChunkRequests.removeAll(keepingCapacity: true)
     handedOut = HandedOut(
       hardState: hardStateChanged ? current : nil,
       lastEntry: unstable.last.map { ($0.index, $0.term) },
@@ -345,6 +410,13 @@ public struct RaftCore: Sendable {
 
   mutating func emit(_ event: RaftEvent) {
     pendingEvents.append(event)
+  }
+
+  /// Progress for a follower the leader knows nothing about yet.
+  func newProgress() -> Progress {
+    Progress(
+      next: log.lastIndex + 1, inflightCapacity: configuration.maxInflightAppends,
+      inflightByteCapacity: configuration.maxInflightBytes)
   }
 
   mutating func resetElectionDeadline() {
@@ -387,8 +459,7 @@ public struct RaftCore: Sendable {
     emit(.membershipChanged(next))
     if role == .leader {
       for member in next.members where member != id && progress[member] == nil {
-        progress[member] = Progress(
-          next: log.lastIndex + 1, inflightCapacity: configuration.maxInflightAppends)
+        progress[member] = newProgress()
       }
       for member in progress.keys where !next.contains(member) {
         progress[member] = nil

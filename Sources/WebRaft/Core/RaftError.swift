@@ -30,6 +30,14 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   case cancelled
   /// A message or stored record could not be decoded; the text says where.
   case malformedMessage(String)
+  /// The leader is handing leadership to another node and takes no proposals meanwhile; retry
+  /// after a short pause (with the new leader).
+  case leadershipTransferInProgress
+  /// A leadership transfer could not be started or did not finish; the text says why.
+  case leadershipTransferFailed(String)
+  /// The state machine does not implement snapshots, so the log cannot be compacted and a
+  /// follower behind the compacted log cannot be caught up from this node.
+  case snapshotsUnsupported
 
   /// A sentence that says what went wrong and what to do.
   public var description: String {
@@ -63,6 +71,13 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
       return "the request was cancelled; a cancelled proposal may still be applied"
     case .malformedMessage(let reason):
       return "malformed message: \(reason)"
+    case .leadershipTransferInProgress:
+      return "the leader is transferring leadership and takes no proposals; retry shortly"
+    case .leadershipTransferFailed(let reason):
+      return "leadership transfer failed: \(reason)"
+    case .snapshotsUnsupported:
+      return
+        "the state machine does not implement makeSnapshot() and restore(from:); implement them to compact the log"
     }
   }
 }

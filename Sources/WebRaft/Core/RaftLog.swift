@@ -16,6 +16,8 @@ struct RaftLog: Hashable, Sendable {
   private(set) var commitIndex: UInt64
   /// The highest index handed to the state machine.
   private(set) var appliedIndex: UInt64
+  /// The payload bytes of the entries held (for the snapshot policy and memory limits).
+  private(set) var byteCount: Int
 
   init(snapshot: SnapshotMetadata, entries: [LogEntry], commitIndex: UInt64, appliedIndex: UInt64) {
     self.snapshotIndex = snapshot.index
@@ -25,6 +27,7 @@ struct RaftLog: Hashable, Sendable {
     self.stableIndex = last
     self.commitIndex = min(max(commitIndex, snapshot.index), last)
     self.appliedIndex = min(max(appliedIndex, snapshot.index), self.commitIndex)
+    self.byteCount = entries.reduce(0) { $0 + $1.byteCount }
   }
 
   /// The index of the last entry (the snapshot index when the log is empty).
@@ -99,7 +102,42 @@ struct RaftLog: Hashable, Sendable {
 
   /// Appends entries created by this node as leader.
   mutating func appendAsLeader(_ newEntries: [LogEntry]) {
+    for entry in newEntries { byteCount += entry.byteCount }
     entries.append(contentsOf: newEntries)
+  }
+
+  /// Drops the entries up to `index` (covered by a snapshot now stored). Only applied entries
+  /// can be compacted.
+  mutating func compact(through index: UInt64) {
+    guard index > snapshotIndex, index <= appliedIndex else { return }
+    compactUnapplied(through: index)
+  }
+
+  /// Makes the log start after an installed snapshot: entries after it are kept when the log
+  /// holds the snapshot's last entry, otherwise the whole log is replaced by the snapshot.
+  mutating func restore(_ metadata: SnapshotMetadata) {
+    guard metadata.index > snapshotIndex else { return }
+    if term(at: metadata.index) == metadata.term {
+      compactUnapplied(through: metadata.index)
+    } else {
+      entries.removeAll()
+      byteCount = 0
+      snapshotIndex = metadata.index
+      snapshotTerm = metadata.term
+      stableIndex = metadata.index
+    }
+    commitIndex = max(commitIndex, metadata.index)
+    appliedIndex = max(appliedIndex, metadata.index)
+  }
+
+  private mutating func compactUnapplied(through index: UInt64) {
+    guard let term = term(at: index) else { return }
+    let count = Int(index - snapshotIndex)
+    for entry in entries[..<count] { byteCount -= entry.byteCount }
+    entries.removeFirst(count)
+    snapshotIndex = index
+    snapshotTerm = term
+    stableIndex = max(stableIndex, index)
   }
 
   /// The outcome of offering a leader's entries to this log.
@@ -134,10 +172,13 @@ struct RaftLog: Hashable, Sendable {
     var truncatedFrom: UInt64?
     if conflictIndex <= lastIndex {
       if conflictIndex <= commitIndex { return .conflictsWithCommitted(index: conflictIndex) }
-      entries.removeLast(Int(lastIndex - conflictIndex + 1))
+      let removed = Int(lastIndex - conflictIndex + 1)
+      for entry in entries.suffix(removed) { byteCount -= entry.byteCount }
+      entries.removeLast(removed)
       stableIndex = min(stableIndex, conflictIndex - 1)
       truncatedFrom = conflictIndex
     }
+    for entry in newEntries[position...] { byteCount += entry.byteCount }
     entries.append(contentsOf: newEntries[position...])
     return .appended(
       lastNewIndex: lastNewIndex, appendedFrom: conflictIndex, truncatedFrom: truncatedFrom)

@@ -86,12 +86,16 @@ public struct VoteRequest: Hashable, Sendable, Codable {
   public var lastLogIndex: UInt64
   /// The term of the candidate's last log entry.
   public var lastLogTerm: UInt64
+  /// Whether the leader handed leadership to the candidate (leadership transfer): voters answer
+  /// even though they heard from that leader recently.
+  public var leadershipTransfer: Bool
 
   /// Creates a vote request.
-  public init(preVote: Bool, lastLogIndex: UInt64, lastLogTerm: UInt64) {
+  public init(preVote: Bool, lastLogIndex: UInt64, lastLogTerm: UInt64, leadershipTransfer: Bool = false) {
     self.preVote = preVote
     self.lastLogIndex = lastLogIndex
     self.lastLogTerm = lastLogTerm
+    self.leadershipTransfer = leadershipTransfer
   }
 }
 

@@ -29,8 +29,9 @@ public struct RaftStatus: Hashable, Sendable, Codable {
     public var matchIndex: UInt64
     /// The next index the leader will send.
     public var nextIndex: UInt64
-    /// Whether appends are pipelined (true) or the leader is probing where the logs match.
-    public var replicating: Bool
+    /// How the leader sends to it: `probe` (finding where the logs match), `replicate`
+    /// (pipelining appends) or `snapshot` (sending a snapshot).
+    public var state: String
     /// Appends sent and not yet acknowledged.
     public var inflight: Int
   }

@@ -5,7 +5,13 @@
 ///    or after `entries.first.index` is replaced (the suffix is truncated first);
 /// 2. send `messages` (they may depend on what step 1 stored, so never before it is durable);
 /// 3. apply `committedEntries` to the state machine, in order;
-/// 4. settle `rejectedProposals` and publish `events`.
+/// 4. settle `rejectedProposals` and `readStates`, and publish `events`.
+///
+/// Snapshots: write each of `snapshotChunks` into the storage's snapshot writer (a chunk at
+/// offset 0 starts a new one) before sending the messages; after the chunk marked `done`, commit
+/// the snapshot, restore the state machine from it, skip committed entries it covers, and call
+/// ``RaftCore/snapshotInstalled(_:)``. For each of `snapshotChunkRequests`, read the chunk from the
+/// storage's current snapshot and hand it to ``RaftCore/sendSnapshotChunk(to:metadata:totalSize:offset:data:)``.
 public struct Ready: Sendable {
   /// The term, vote and commit hint to store, when they changed.
   public var hardState: HardState?
@@ -19,11 +25,50 @@ public struct Ready: Sendable {
   public var rejectedProposals: [ProposalRejection]
   /// What happened, in order.
   public var events: [RaftEvent]
+  /// Linearizable reads whose read index is known (or that failed).
+  public var readStates: [ReadState]
+  /// Snapshot chunks received from the leader, to write in order.
+  public var snapshotChunks: [InstallSnapshot]
+  /// Snapshot chunks to read from storage and send to followers.
+  public var snapshotChunkRequests: [SnapshotChunkRequest]
 
   /// Whether there is nothing to do.
   public var isEmpty: Bool {
     hardState == nil && entries.isEmpty && messages.isEmpty && committedEntries.isEmpty
-      && rejectedProposals.isEmpty && events.isEmpty
+      && rejectedProposals.isEmpty && events.isEmpty && readStates.isEmpty
+      && snapshotChunks.isEmpty && snapshotChunkRequests.isEmpty
+  }
+}
+
+/// The outcome of a read-index request (``RaftCore/readIndex(requestID:)``).
+public struct ReadState: Hashable, Sendable {
+  /// The requester's identifier.
+  public var requestID: UInt64
+  /// The index the local state machine must have applied before the read is served, or the
+  /// reason the read cannot be served.
+  public var result: Result<UInt64, RaftError>
+
+  /// Creates a read state.
+  public init(requestID: UInt64, result: Result<UInt64, RaftError>) {
+    self.requestID = requestID
+    self.result = result
+  }
+}
+
+/// A request to read a chunk of the current snapshot and send it to a follower.
+public struct SnapshotChunkRequest: Hashable, Sendable {
+  /// The follower.
+  public var peer: NodeID
+  /// Where the chunk starts.
+  public var offset: UInt64
+  /// The most bytes to read.
+  public var maxLength: Int
+
+  /// Creates a chunk request.
+  public init(peer: NodeID, offset: UInt64, maxLength: Int) {
+    self.peer = peer
+    self.offset = offset
+    self.maxLength = maxLength
   }
 }
 

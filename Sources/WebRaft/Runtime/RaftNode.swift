@@ -26,67 +26,86 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public nonisolated let configuration: RaftConfiguration
   /// Where a transport delivers received messages (the seed's `gotData`).
   public nonisolated let inbound: RaftInbound
+  /// How long a proposal, read or membership change may wait before it fails with
+  /// ``RaftError/proposalTimedOut``.
+  public nonisolated let proposalTimeout: Duration
 
-  private var core: RaftCore
-  private let storage: any RaftStorage
-  private let stateMachine: StateMachine
-  private let logger: Logger
-  private let makePeer: @Sendable (NodeID, RaftInbound) -> any RaftPeer
-  private var peers: [NodeID: any RaftPeer] = [:]
-  private let broadcaster: EventBroadcaster
-  private let inbox: AsyncStream<RaftMessage>.Continuation
-  private var inboxTask: Task<Void, Never>?
-  private var tickTask: Task<Void, Never>?
-  private var drainTask: Task<Void, Never>?
-  private let clock = ContinuousClock()
-  private let started: ContinuousClock.Instant
-  private var failure: RaftError?
-  private var nextRequestID: UInt64
-  private var waiters: [UInt64: Waiter] = [:]
-  private var requestAtIndex: [UInt64: (term: UInt64, requestID: UInt64)] = [:]
-  private var lastApplied: UInt64
-  private var lastExpiryScan: UInt64 = 0
+  var core: RaftCore
+  let storage: any RaftStorage
+  let stateMachine: StateMachine
+  let logger: Logger
+  let metrics: RaftMetrics
+  let makePeer: @Sendable (NodeID, RaftInbound) -> any RaftPeer
+  var peers: [NodeID: any RaftPeer] = [:]
+  let broadcaster: EventBroadcaster
+  let inbox: AsyncStream<RaftMessage>.Continuation
+  var inboxTask: Task<Void, Never>?
+  var tickTask: Task<Void, Never>?
+  var drainTask: Task<Void, Never>?
+  let clock = ContinuousClock()
+  let started: ContinuousClock.Instant
+  var failure: RaftError?
+  var nextRequestID: UInt64
+  var waiters: [UInt64: Waiter] = [:]
+  var requestAtIndex: [UInt64: (term: UInt64, requestID: UInt64)] = [:]
+  /// Reads whose index is known, waiting for the state machine to apply it.
+  var readsAwaitingApply: [(index: UInt64, requestID: UInt64)] = []
+  var lastApplied: UInt64
+  /// The membership of the last applied membership entry.
+  var appliedMembership: Membership
+  var lastExpiryScan: UInt64 = 0
 
-  private enum Waiter {
-    case command(CheckedContinuation<StateMachine.Output, any Error>, deadline: UInt64)
+  // Snapshots.
+  var snapshotsSupported = true
+  var snapshotTask: Task<Void, Never>?
+  var snapshotToCommit: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int)?
+  var lastSnapshotFailure: UInt64?
+  var incomingWriter: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata)?
+  var outgoingReader: (any RaftSnapshotReader)?
+
+  enum Waiter {
+    case command(CheckedContinuation<StateMachine.Output, any Error>, deadline: UInt64, started: UInt64)
     case membership(CheckedContinuation<Void, any Error>, deadline: UInt64)
+    case read(CheckedContinuation<Void, any Error>, deadline: UInt64)
 
     var deadline: UInt64 {
       switch self {
-      case .command(_, let deadline), .membership(_, let deadline): return deadline
+      case .command(_, let deadline, _), .membership(_, let deadline), .read(_, let deadline):
+        return deadline
       }
     }
 
     func fail(_ error: RaftError) {
       switch self {
-      case .command(let continuation, _): continuation.resume(throwing: error)
+      case .command(let continuation, _, _): continuation.resume(throwing: error)
       case .membership(let continuation, _): continuation.resume(throwing: error)
+      case .read(let continuation, _): continuation.resume(throwing: error)
       }
     }
   }
 
-  /// How long a proposal or membership change may wait before it fails with
-  /// ``RaftError/proposalTimedOut``.
-  public nonisolated let proposalTimeout: Duration
-
   /// Creates and starts a node.
+  ///
+  /// When storage holds a snapshot the state machine is first restored from it (the seed's
+  /// `refresh`), then the stored log is replayed as it commits.
   ///
   /// - Parameters:
   ///   - id: this node's identity (the seed's address).
   ///   - configuration: timeouts, options and limits; validated here.
   ///   - bootstrap: the initial cluster, used only when `storage` holds nothing yet. A node that
-  ///     joins a running cluster passes an empty membership and is added with ``join(_:attributes:)``
-  ///     on a member.
-  ///   - storage: where term, vote and log are kept.
+  ///     joins a running cluster passes ``Membership/empty`` and is added with
+  ///     ``join(_:attributes:)`` on a member.
+  ///   - storage: where term, vote, log and snapshots are kept.
   ///   - stateMachine: what committed commands are applied to.
   ///   - appliedIndex: the last index `stateMachine` already holds, for a durable state machine;
-  ///     0 (the default) replays the stored log.
-  ///   - proposalTimeout: how long ``propose(_:)`` waits at most.
+  ///     0 (the default) restores the stored snapshot and replays the stored log.
+  ///   - proposalTimeout: how long ``propose(_:)`` and reads wait at most.
   ///   - logger: where the node logs; it never prints.
   ///   - seed: seeds election-timeout randomization; random by default.
   ///   - makePeer: creates the peer for a member (the seed's `createInstance(address)`); the
   ///     ``RaftInbound`` lets the peer deliver what it receives.
-  /// - Throws: ``RaftError/invalidConfiguration(_:)``, or the storage's error when it cannot load.
+  /// - Throws: ``RaftError/invalidConfiguration(_:)``, the storage's error when it cannot load,
+  ///   or ``RaftError/stateMachineFailed(index:reason:)`` when restoring the snapshot fails.
   public init(
     id: NodeID,
     configuration: RaftConfiguration = RaftConfiguration(),
@@ -100,27 +119,44 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     makePeer: @escaping @Sendable (NodeID, RaftInbound) -> any RaftPeer
   ) async throws {
     try configuration.validate()
-    var state: PersistentState
+    let state: PersistentState
     if let stored = try await storage.load() {
       state = stored
     } else {
       state = .initial(membership: bootstrap)
       try await storage.initialize(state)
     }
+    if state.snapshot.index > appliedIndex {
+      guard let reader = try await storage.openSnapshot() else {
+        throw RaftError.storageFailed(
+          "storage reports a snapshot at index \(state.snapshot.index) but has no snapshot data")
+      }
+      do {
+        try await stateMachine.restore(from: reader)
+      } catch {
+        throw RaftError.stateMachineFailed(
+          index: state.snapshot.index, reason: "restoring the stored snapshot failed: \(error)")
+      }
+      logger.info(
+        "raft state machine restored from snapshot",
+        metadata: ["node": "\(id)", "index": "\(state.snapshot.index)", "term": "\(state.snapshot.term)"])
+    }
     var generator = SystemRandomNumberGenerator()
     self.core = try RaftCore(
-      id: id, configuration: configuration, state: state, appliedIndex: appliedIndex,
-      seed: seed ?? generator.next())
+      id: id, configuration: configuration, state: state,
+      appliedIndex: max(appliedIndex, state.snapshot.index), seed: seed ?? generator.next())
     self.id = id
     self.configuration = configuration
     self.storage = storage
     self.stateMachine = stateMachine
     self.logger = logger
+    self.metrics = RaftMetrics(node: id)
     self.makePeer = makePeer
     self.proposalTimeout = proposalTimeout
     self.broadcaster = EventBroadcaster()
     self.nextRequestID = generator.next() >> 16
     self.lastApplied = core.appliedIndex
+    self.appliedMembership = state.snapshot.membership
     self.started = clock.now
     let (stream, continuation) = AsyncStream<RaftMessage>.makeStream()
     self.inbox = continuation
@@ -129,7 +165,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
       "raft node starting",
       metadata: [
         "node": "\(id)", "term": "\(core.term)", "lastIndex": "\(core.lastIndex)",
-        "members": "\(core.membership.members.sorted())",
+        "snapshotIndex": "\(core.snapshotIndex)", "members": "\(core.membership.members.sorted())",
       ])
     self.inboxTask = Task { [weak self] in
       for await message in stream {
@@ -164,7 +200,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// The leader this node knows, if any.
   public var leader: NodeID? { core.leader }
 
-  /// The membership in force on this node.
+  /// The membership in force on this node (the latest in its log, committed or not).
   public var membership: Membership { core.membership }
 
   // MARK: - Events
@@ -206,20 +242,26 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   ///
   /// On a follower the proposal is forwarded to the leader.
   /// - Throws: ``RaftError/noLeader(leaderHint:)`` at once when no leader is known;
-  ///   ``RaftError/overloaded(uncommittedBytes:limit:)``; ``RaftError/proposalDropped(index:)``
-  ///   when a new leader replaced the entry; ``RaftError/proposalTimedOut``;
-  ///   ``RaftError/cancelled``; ``RaftError/shutdown``; or the failure that stopped the node.
+  ///   ``RaftError/overloaded(uncommittedBytes:limit:)``;
+  ///   ``RaftError/leadershipTransferInProgress``; ``RaftError/proposalDropped(index:)`` when a
+  ///   new leader replaced the entry; ``RaftError/proposalTimedOut``; ``RaftError/cancelled``;
+  ///   ``RaftError/shutdown``; or the failure that stopped the node.
   public func propose(_ command: Data) async throws -> StateMachine.Output {
     if let failure { throw failure }
+    metrics.proposals.increment()
     let requestID = makeRequestID()
-    let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
+    let now = nowMilliseconds
+    let deadline = now + proposalTimeout.wholeMilliseconds
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { continuation in
         do {
           let ticket = try core.propose(command, requestID: requestID)
-          register(ticket, requestID: requestID, waiter: .command(continuation, deadline: deadline))
+          register(
+            ticket, requestID: requestID,
+            waiter: .command(continuation, deadline: deadline, started: now))
           scheduleDrain()
         } catch {
+          metrics.proposalFailures.increment()
           continuation.resume(throwing: error)
         }
       }
@@ -235,15 +277,77 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try await propose(try JSONEncoder().encode(command))
   }
 
-  /// Adds a voting member (the seed's `join(address)`); returns once the change is committed.
+  /// How a read is made linearizable.
+  public enum ReadMethod: Sendable {
+    /// ReadIndex: the leader confirms with a quorum that it still leads (one round trip, shared
+    /// by reads made at the same time).
+    case readIndex
+    /// Lease: the leader skips the round trip while a quorum confirmed it within
+    /// `heartbeatTimeout - maxClockDrift`; falls back to ``readIndex`` otherwise. Safe as long as
+    /// clocks drift less than `maxClockDrift` over that time.
+    case lease
+  }
+
+  /// Waits until this node's state machine reflects every write committed before the call, so
+  /// that reading it now is linearizable. Works on followers, which ask the leader.
+  ///
+  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known, or when the leader
+  ///   lost its leadership before confirming; ``RaftError/proposalTimedOut``.
+  public func linearizableRead(_ method: ReadMethod = .readIndex) async throws {
+    if let failure { throw failure }
+    metrics.readRequests.increment()
+    if method == .lease, let index = core.leaseReadIndex() {
+      if index <= lastApplied { return }
+    }
+    let requestID = makeRequestID()
+    let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        if method == .lease, let index = core.leaseReadIndex() {
+          waiters[requestID] = .read(continuation, deadline: deadline)
+          readsAwaitingApply.append((index, requestID))
+          return
+        }
+        do {
+          try core.readIndex(requestID: requestID)
+          waiters[requestID] = .read(continuation, deadline: deadline)
+          scheduleDrain()
+        } catch {
+          continuation.resume(throwing: error)
+        }
+      }
+    } onCancel: {
+      Task { await self.cancel(requestID) }
+    }
+  }
+
+  /// Adds a voting member (the seed's `join(address)`): it joins as a learner, catches up, and
+  /// is promoted to voter by the leader. Returns once the promotion is applied on this node.
   ///
   /// - Parameter attributes: replicated with the membership for transports and services to read.
   public func join(_ member: NodeID, attributes: [String: String]? = nil) async throws {
+    let alreadyLearner = core.membership.learners.contains(member)
     try await changeMembership(.addVoter(member, attributes: attributes))
+    if alreadyLearner { return }
+    let deadline = clock.now + proposalTimeout
+    while !appliedMembership.voters.contains(member) {
+      if let failure { throw failure }
+      guard appliedMembership.learners.contains(member) else {
+        throw RaftError.membershipChangeRejected("\(member) was removed before it was promoted")
+      }
+      if clock.now >= deadline { throw RaftError.proposalTimedOut }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+  }
+
+  /// Adds a learner: a member that receives the log but does not vote (a read replica).
+  public func addLearner(_ member: NodeID, attributes: [String: String]? = nil) async throws {
+    try await changeMembership(.addLearner(member, attributes: attributes))
   }
 
   /// Removes a member (the seed's `leave(address)`); returns once the change is committed. A
-  /// leader that removes itself steps down after the change commits.
+  /// leader that removes itself hands leadership to the most up-to-date voter once the change
+  /// commits.
   public func leave(_ member: NodeID) async throws {
     try await changeMembership(.remove(member))
   }
@@ -268,6 +372,28 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     }
   }
 
+  /// Hands leadership to `target`, or to the most up-to-date voter when nil, and returns the new
+  /// leader once this node knows it. Only the leader can transfer.
+  ///
+  /// - Throws: ``RaftError/notLeader(leader:)``, ``RaftError/leadershipTransferInProgress``,
+  ///   ``RaftError/leadershipTransferFailed(_:)`` (also when it did not finish in time).
+  @discardableResult
+  public func transferLeadership(to target: NodeID? = nil) async throws -> NodeID {
+    if let failure { throw failure }
+    if target == id, core.role == .leader { return id }
+    try core.transferLeadership(to: target)
+    scheduleDrain()
+    let chosen = core.leadershipTransferTarget
+    let deadline = clock.now + configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
+    while clock.now < deadline {
+      if let failure { throw failure }
+      if let leader = core.leader, leader != id { return leader }
+      try await Task.sleep(for: .milliseconds(2))
+    }
+    throw RaftError.leadershipTransferFailed(
+      "\(chosen?.rawValue ?? "the target") did not take over within the election timeout")
+  }
+
   /// Starts an election now (for tests and operators); a no-op on a leader.
   public func campaign() {
     guard failure == nil else { return }
@@ -283,182 +409,22 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     inbox.finish()
     inboxTask?.cancel()
     if let drainTask { await drainTask.value }
+    if let snapshotTask {
+      snapshotTask.cancel()
+      await snapshotTask.value
+    }
+    if let pending = snapshotToCommit {
+      await pending.writer.abort()
+      snapshotToCommit = nil
+    }
+    if let incoming = incomingWriter {
+      await incoming.writer.abort()
+      incomingWriter = nil
+    }
     failAll(failure ?? .shutdown)
     for peer in peers.values { peer.close() }
     peers.removeAll()
     broadcaster.finish()
     logger.info("raft node stopped", metadata: ["node": "\(id)"])
-  }
-
-  // MARK: - Driving the core
-
-  private var nowMilliseconds: UInt64 {
-    (clock.now - started).wholeMilliseconds
-  }
-
-  private func makeRequestID() -> UInt64 {
-    nextRequestID &+= 1
-    return nextRequestID
-  }
-
-  private func register(_ ticket: ProposalTicket, requestID: UInt64, waiter: Waiter) {
-    waiters[requestID] = waiter
-    if case .appended(let index, let term) = ticket {
-      requestAtIndex[index] = (term, requestID)
-    }
-  }
-
-  private func cancel(_ requestID: UInt64) {
-    waiters.removeValue(forKey: requestID)?.fail(.cancelled)
-  }
-
-  private func handle(_ message: RaftMessage) {
-    guard failure == nil else { return }
-    core.tick(now: nowMilliseconds)
-    core.step(message)
-    scheduleDrain()
-  }
-
-  private func tick() {
-    guard failure == nil else { return }
-    let now = nowMilliseconds
-    core.tick(now: now)
-    if now >= lastExpiryScan + 50 {
-      lastExpiryScan = now
-      expireWaiters(now: now)
-    }
-    scheduleDrain()
-  }
-
-  private func expireWaiters(now: UInt64) {
-    guard !waiters.isEmpty else { return }
-    let expired = waiters.filter { $0.value.deadline <= now }
-    for (requestID, waiter) in expired {
-      waiters[requestID] = nil
-      waiter.fail(.proposalTimedOut)
-    }
-  }
-
-  private func scheduleDrain() {
-    guard drainTask == nil, failure == nil, core.hasReady else { return }
-    drainTask = Task { await self.drain() }
-  }
-
-  /// Carries out each `Ready` in turn: store, send, settle, publish, apply, advance.
-  private func drain() async {
-    defer { drainTask = nil }
-    while failure == nil, let ready = core.ready() {
-      if ready.hardState != nil || !ready.entries.isEmpty {
-        do {
-          try await storage.persist(hardState: ready.hardState, entries: ready.entries)
-        } catch {
-          halt(.storageFailed("\(error)"))
-          return
-        }
-      }
-      for message in ready.messages {
-        peer(for: message.to).write(message)
-      }
-      for rejection in ready.rejectedProposals {
-        waiters.removeValue(forKey: rejection.requestID)?.fail(rejection.error)
-      }
-      for event in ready.events {
-        publish(event)
-      }
-      for entry in ready.committedEntries {
-        guard await apply(entry) else { return }
-      }
-      core.advance()
-    }
-  }
-
-  private func apply(_ entry: LogEntry) async -> Bool {
-    switch entry.payload {
-    case .command(let command):
-      publish(.apply(entry))
-      let output: StateMachine.Output
-      do {
-        output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
-      } catch {
-        halt(.stateMachineFailed(index: entry.index, reason: "\(error)"))
-        return false
-      }
-      lastApplied = entry.index
-      settle(entry) { waiter in
-        guard case .command(let continuation, _) = waiter else { return false }
-        continuation.resume(returning: output)
-        return true
-      }
-      publish(.updated(index: entry.index))
-    case .noop, .membership:
-      lastApplied = entry.index
-      settle(entry) { waiter in
-        guard case .membership(let continuation, _) = waiter else { return false }
-        continuation.resume()
-        return true
-      }
-    }
-    return true
-  }
-
-  /// Resolves the proposal that `entry` carries out, or fails the one it replaced.
-  private func settle(_ entry: LogEntry, succeed: (Waiter) -> Bool) {
-    if let pending = requestAtIndex.removeValue(forKey: entry.index),
-      let waiter = waiters.removeValue(forKey: pending.requestID)
-    {
-      if pending.term != entry.term || !succeed(waiter) {
-        waiter.fail(.proposalDropped(index: entry.index))
-      }
-    }
-    if let origin = entry.origin, origin.node == id,
-      let waiter = waiters.removeValue(forKey: origin.requestID), !succeed(waiter)
-    {
-      waiter.fail(.proposalDropped(index: entry.index))
-    }
-  }
-
-  private func peer(for member: NodeID) -> any RaftPeer {
-    if let existing = peers[member] { return existing }
-    let created = makePeer(member, inbound)
-    peers[member] = created
-    return created
-  }
-
-  private func publish(_ event: RaftEvent) {
-    switch event {
-    case .stateChanged(let from, let to):
-      logger.info(
-        "raft role changed",
-        metadata: ["node": "\(id)", "from": "\(from)", "to": "\(to)", "term": "\(core.term)"])
-    case .membershipChanged(let membership):
-      logger.info(
-        "raft membership changed",
-        metadata: [
-          "node": "\(id)", "voters": "\(membership.voters.sorted())",
-          "learners": "\(membership.learners.sorted())",
-        ])
-      for (member, peer) in peers where !membership.contains(member) {
-        peer.close()
-        peers[member] = nil
-      }
-    default:
-      break
-    }
-    broadcaster.publish(event)
-  }
-
-  private func halt(_ error: RaftError) {
-    guard failure == nil else { return }
-    failure = error
-    logger.error("raft node halted", metadata: ["node": "\(id)", "error": "\(error)"])
-    tickTask?.cancel()
-    failAll(error)
-  }
-
-  private func failAll(_ error: RaftError) {
-    let pending = waiters
-    waiters.removeAll()
-    requestAtIndex.removeAll()
-    for waiter in pending.values { waiter.fail(error) }
   }
 }

@@ -1,0 +1,135 @@
+extension RaftCore {
+  /// Asks for a linearizable read (ReadIndex, dissertation §6.4).
+  ///
+  /// The result comes in a later ``Ready/readStates``: the index the local state machine must
+  /// have applied before the read is served. On the leader, reads are confirmed by a round of
+  /// heartbeats answered by a quorum (reads asked at the same time share one round); a follower
+  /// asks the leader.
+  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known.
+  public mutating func readIndex(requestID: UInt64) throws(RaftError) {
+    if role == .leader {
+      enqueueRead(PendingRead(requestID: requestID, requester: nil, round: 0, index: 0))
+      return
+    }
+    guard let leader, leader != id else { throw .noLeader(leaderHint: nil) }
+    send(to: leader, .readIndex(ReadIndexRequest(requestID: requestID)))
+  }
+
+  /// The commit index, when this node leads and its lease holds: a quorum answered a heartbeat
+  /// sent less than `heartbeatTimeout - maxClockDrift` ago, so no other node can have been
+  /// elected since. Nil means the lease does not hold: use ``readIndex(requestID:)``.
+  ///
+  /// Leases rely on check-quorum (followers ignore vote requests while they hear from a leader);
+  /// with it switched off, this always returns nil.
+  public func leaseReadIndex() -> UInt64? {
+    guard role == .leader, configuration.checkQuorum, !leaseRevoked, committedInCurrentTerm else {
+      return nil
+    }
+    var times: [UInt64] = []
+    for voter in membership.voters {
+      if voter == id {
+        times.append(now)
+      } else if let round = progress[voter]?.acknowledgedRound, round > 0,
+        let sentAt = roundSentAt[round]
+      {
+        times.append(sentAt)
+      }
+    }
+    let quorum = membership.quorum
+    guard times.count >= quorum else { return nil }
+    times.sort(by: >)
+    let drift = configuration.maxClockDrift.wholeMilliseconds
+    let leaseEnd = times[quorum - 1] + heartbeatTimeout - drift
+    return now < leaseEnd ? log.commitIndex : nil
+  }
+
+  /// Whether the leader has committed an entry of its own term, so that its commit index covers
+  /// everything committed before it was elected.
+  var committedInCurrentTerm: Bool { log.term(at: log.commitIndex) == term }
+
+  mutating func handleReadIndexRequest(_ request: ReadIndexRequest, from requester: NodeID) {
+    guard role == .leader else {
+      let error: RaftError = leader.map { .notLeader(leader: $0) } ?? .noLeader(leaderHint: nil)
+      send(
+        to: requester,
+        .readIndexResponse(ReadIndexResponse(requestID: request.requestID, index: nil, error: error)))
+      return
+    }
+    enqueueRead(PendingRead(requestID: request.requestID, requester: requester, round: 0, index: 0))
+  }
+
+  private mutating func enqueueRead(_ read: PendingRead) {
+    var read = read
+    if committedInCurrentTerm { read.index = log.commitIndex }
+    if membership.voters == [id], read.index > 0 {
+      complete(read, .success(read.index))
+      return
+    }
+    pendingReads.append(read)
+    readRoundDue = true
+  }
+
+  /// Sends a heartbeat round for the reads that wait for one.
+  mutating func startReadRound() {
+    guard pendingReads.contains(where: { $0.round == 0 }) else { return }
+    broadcastHeartbeat()
+    heartbeatDeadline = now + heartbeatInterval
+    for position in pendingReads.indices where pendingReads[position].round == 0 {
+      pendingReads[position].round = heartbeatRound
+    }
+    confirmReads()
+  }
+
+  /// Gives waiting reads the commit index once the leader committed in its term.
+  mutating func assignReadIndexes() {
+    guard !pendingReads.isEmpty, committedInCurrentTerm else { return }
+    for position in pendingReads.indices where pendingReads[position].index == 0 {
+      pendingReads[position].index = log.commitIndex
+    }
+    confirmReads()
+  }
+
+  /// Completes the reads whose round a quorum has answered.
+  mutating func confirmReads() {
+    guard !pendingReads.isEmpty else { return }
+    var waiting: [PendingRead] = []
+    for read in pendingReads {
+      let confirmed =
+        read.round > 0 && read.index > 0
+        && Quorum.isActive(voters: membership.voters, me: id) {
+          (progress[$0]?.acknowledgedRound ?? 0) >= read.round
+        }
+      if confirmed {
+        complete(read, .success(read.index))
+      } else {
+        waiting.append(read)
+      }
+    }
+    pendingReads = waiting
+  }
+
+  private mutating func complete(_ read: PendingRead, _ result: Result<UInt64, RaftError>) {
+    if let requester = read.requester {
+      let response: ReadIndexResponse
+      switch result {
+      case .success(let index):
+        response = ReadIndexResponse(requestID: read.requestID, index: index, error: nil)
+      case .failure(let error):
+        response = ReadIndexResponse(requestID: read.requestID, index: nil, error: error)
+      }
+      send(to: requester, .readIndexResponse(response))
+    } else {
+      readStates.append(ReadState(requestID: read.requestID, result: result))
+    }
+  }
+
+  /// The leader stepped down: pending reads fail, transfers end.
+  mutating func leadershipLost() {
+    let failed = pendingReads
+    pendingReads.removeAll()
+    for read in failed { complete(read, .failure(.noLeader(leaderHint: nil))) }
+    transferTarget = nil
+    leaseRevoked = false
+    readRoundDue = false
+  }
+}

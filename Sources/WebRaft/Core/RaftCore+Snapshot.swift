@@ -1,0 +1,146 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+extension RaftCore {
+  /// The payload bytes of the entries held in the log (for a snapshot policy).
+  public var logByteCount: Int { log.byteCount }
+
+  /// The membership in force at `index`, if `index` is at or after the log's start.
+  func membership(at index: UInt64) -> Membership {
+    membershipEntries.last { $0.index <= index }?.membership ?? baseMembership
+  }
+
+  /// The metadata of a snapshot of the state machine at `index`, which must be applied and still
+  /// held in the log; nil otherwise.
+  public func snapshotMetadata(at index: UInt64) -> SnapshotMetadata? {
+    guard index <= log.appliedIndex, index >= log.snapshotIndex, let term = log.term(at: index) else {
+      return nil
+    }
+    return SnapshotMetadata(index: index, term: term, membership: membership(at: index))
+  }
+
+  /// Tells the core that storage committed a snapshot of this node's state machine: the log is
+  /// compacted through its index.
+  public mutating func snapshotCommitted(_ metadata: SnapshotMetadata) {
+    guard metadata.index > log.snapshotIndex, log.term(at: metadata.index) == metadata.term,
+      metadata.index <= log.appliedIndex
+    else { return }
+    baseMembership = membership(at: metadata.index)
+    membershipEntries.removeAll { $0.index <= metadata.index }
+    log.compact(through: metadata.index)
+  }
+
+  /// Tells the core that a snapshot received from the leader is stored and the state machine
+  /// restored from it: the log now starts after it, and the leader is told.
+  public mutating func snapshotInstalled(_ metadata: SnapshotMetadata) {
+    if metadata.index > log.snapshotIndex {
+      log.restore(metadata)
+      baseMembership = metadata.membership
+      membershipEntries.removeAll { $0.index <= metadata.index }
+      setMembership(membershipEntries.last?.membership ?? baseMembership)
+    }
+    if let incoming = incomingSnapshot, incoming.metadata == metadata {
+      incomingSnapshot = nil
+      send(
+        to: incoming.leader,
+        .installSnapshotResponse(
+          InstallSnapshotResponse(
+            snapshotIndex: metadata.index, nextOffset: incoming.totalSize, done: true)))
+    }
+  }
+
+  /// Sends a chunk of the current snapshot that the driver read from storage for a
+  /// ``Ready/snapshotChunkRequests`` entry.
+  public mutating func sendSnapshotChunk(
+    to peer: NodeID, metadata: SnapshotMetadata, totalSize: UInt64, offset: UInt64, data: Data
+  ) {
+    guard role == .leader, var entry = progress[peer], entry.state == .snapshot,
+      offset == entry.snapshotOffset
+    else { return }
+    if metadata.index != entry.snapshotIndex {
+      // Storage holds a newer snapshot than the one being sent: send that one from its start.
+      entry.snapshotIndex = metadata.index
+      if offset != 0 {
+        entry.snapshotOffset = 0
+        progress[peer] = entry
+        requestSnapshotChunk(for: peer)
+        return
+      }
+    }
+    progress[peer] = entry
+    let done = offset + UInt64(data.count) >= totalSize
+    send(
+      to: peer,
+      .installSnapshot(
+        InstallSnapshot(metadata: metadata, totalSize: totalSize, offset: offset, data: data, done: done)))
+  }
+
+  mutating func requestSnapshotChunk(for peer: NodeID) {
+    guard var entry = progress[peer], entry.state == .snapshot else { return }
+    entry.snapshotRequestedAt = now
+    progress[peer] = entry
+    snapshotChunkRequests.append(
+      SnapshotChunkRequest(
+        peer: peer, offset: entry.snapshotOffset, maxLength: configuration.snapshotChunkSize))
+  }
+
+  mutating func handleSnapshotResponse(_ response: InstallSnapshotResponse, from peer: NodeID) {
+    guard var entry = progress[peer] else { return }
+    entry.recentActive = true
+    if response.done {
+      guard response.snapshotIndex <= log.lastIndex else { return }
+      _ = entry.acknowledge(response.snapshotIndex)
+      if entry.state == .snapshot { entry.becomeProbe() }
+      progress[peer] = entry
+      maybeCommit()
+      sendAppend(to: peer, allowEmpty: true)
+      return
+    }
+    guard entry.state == .snapshot, response.snapshotIndex == entry.snapshotIndex else {
+      progress[peer] = entry
+      return
+    }
+    entry.snapshotOffset = response.nextOffset
+    progress[peer] = entry
+    requestSnapshotChunk(for: peer)
+  }
+
+  /// InstallSnapshot receiver: chunks are accepted in order and handed to the driver to write;
+  /// the last one is answered once the driver installed the snapshot.
+  mutating func handleSnapshotChunk(_ chunk: InstallSnapshot, from sender: NodeID) {
+    func answer(_ nextOffset: UInt64, done: Bool) {
+      send(
+        to: sender,
+        .installSnapshotResponse(
+          InstallSnapshotResponse(
+            snapshotIndex: chunk.metadata.index, nextOffset: nextOffset, done: done)))
+    }
+    if chunk.metadata.index <= log.commitIndex {
+      // Everything the snapshot covers is already committed here.
+      answer(chunk.totalSize, done: true)
+      return
+    }
+    if chunk.offset == 0 {
+      incomingSnapshot = IncomingSnapshot(
+        metadata: chunk.metadata, leader: sender, nextOffset: 0, totalSize: chunk.totalSize)
+    }
+    guard var incoming = incomingSnapshot, incoming.metadata == chunk.metadata,
+      incoming.totalSize == chunk.totalSize, chunk.offset == incoming.nextOffset
+    else {
+      let expected =
+        incomingSnapshot.map { $0.metadata == chunk.metadata ? $0.nextOffset : 0 } ?? 0
+      answer(expected, done: false)
+      return
+    }
+    incoming.nextOffset += UInt64(chunk.data.count)
+    incoming.leader = sender
+    incomingSnapshot = incoming
+    snapshotChunks.append(chunk)
+    if !chunk.done {
+      answer(incoming.nextOffset, done: false)
+    }
+  }
+}

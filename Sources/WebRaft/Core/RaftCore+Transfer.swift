@@ -1,0 +1,49 @@
+extension RaftCore {
+  /// Hands leadership to `target`, or to the most up-to-date voter when `target` is nil
+  /// (dissertation §3.10).
+  ///
+  /// The leader stops taking proposals, brings the target's log up to date, then tells it to
+  /// start an election at once. If no new leader emerges within an election timeout, the leader
+  /// resumes taking proposals.
+  /// - Throws: ``RaftError/notLeader(leader:)`` on a follower;
+  ///   ``RaftError/leadershipTransferInProgress`` while another transfer runs;
+  ///   ``RaftError/leadershipTransferFailed(_:)`` when the target is not a voter.
+  public mutating func transferLeadership(to target: NodeID?) throws(RaftError) {
+    guard role == .leader else { throw .notLeader(leader: leader) }
+    if transferTarget != nil { throw .leadershipTransferInProgress }
+    let chosen: NodeID
+    if let target {
+      chosen = target
+    } else if let best = mostUpToDateVoter() {
+      chosen = best
+    } else {
+      throw .leadershipTransferFailed("there is no other voter to hand leadership to")
+    }
+    if chosen == id { return }
+    guard membership.voters.contains(chosen) else {
+      throw .leadershipTransferFailed("\(chosen) is not a voter of the cluster")
+    }
+    transferTarget = chosen
+    transferDeadline = now + electionMaximum + heartbeatTimeout
+    if progress[chosen]?.match == log.lastIndex {
+      maybeSendTimeoutNow(to: chosen)
+    } else {
+      sendAppend(to: chosen, allowEmpty: true)
+    }
+  }
+
+  /// The node leadership is being handed to, if a transfer is under way.
+  public var leadershipTransferTarget: NodeID? { transferTarget }
+
+  /// Tells the transfer target to campaign once its log matches the leader's.
+  mutating func maybeSendTimeoutNow(to peer: NodeID) {
+    guard transferTarget == peer, progress[peer]?.match == log.lastIndex else { return }
+    leaseRevoked = true
+    send(to: peer, .timeoutNow)
+  }
+
+  /// Gives up a transfer that did not finish in time; proposals are taken again.
+  mutating func abortTransfer() {
+    transferTarget = nil
+  }
+}

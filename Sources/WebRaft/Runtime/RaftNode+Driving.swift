@@ -1,0 +1,407 @@
+import Logging
+
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+extension RaftNode {
+  var nowMilliseconds: UInt64 {
+    (clock.now - started).wholeMilliseconds
+  }
+
+  func makeRequestID() -> UInt64 {
+    nextRequestID &+= 1
+    return nextRequestID
+  }
+
+  func register(_ ticket: ProposalTicket, requestID: UInt64, waiter: Waiter) {
+    waiters[requestID] = waiter
+    if case .appended(let index, let term) = ticket {
+      requestAtIndex[index] = (term, requestID)
+    }
+  }
+
+  func cancel(_ requestID: UInt64) {
+    waiters.removeValue(forKey: requestID)?.fail(.cancelled)
+  }
+
+  func handle(_ message: RaftMessage) {
+    guard failure == nil else { return }
+    core.tick(now: nowMilliseconds)
+    core.step(message)
+    scheduleDrain()
+  }
+
+  func tick() {
+    guard failure == nil else { return }
+    let now = nowMilliseconds
+    core.tick(now: now)
+    if now >= lastExpiryScan + 50 {
+      lastExpiryScan = now
+      expireWaiters(now: now)
+    }
+    scheduleDrain()
+  }
+
+  private func expireWaiters(now: UInt64) {
+    guard !waiters.isEmpty else { return }
+    let expired = waiters.filter { $0.value.deadline <= now }
+    for (requestID, waiter) in expired {
+      waiters[requestID] = nil
+      metrics.proposalFailures.increment()
+      waiter.fail(.proposalTimedOut)
+    }
+  }
+
+  func scheduleDrain() {
+    guard drainTask == nil, failure == nil, core.hasReady || snapshotToCommit != nil else { return }
+    drainTask = Task { await self.drain() }
+  }
+
+  /// Carries out each `Ready` in turn: store, write received snapshot chunks, send, settle,
+  /// publish, apply, advance; commits finished snapshots between them.
+  private func drain() async {
+    defer { drainTask = nil }
+    while failure == nil {
+      if let pending = snapshotToCommit {
+        snapshotToCommit = nil
+        guard await commitSnapshot(pending) else { return }
+      }
+      guard let ready = core.ready() else { break }
+      guard await carryOut(ready) else { return }
+      core.advance()
+      updateGauges()
+      considerSnapshot()
+    }
+  }
+
+  private func carryOut(_ ready: Ready) async -> Bool {
+    if ready.hardState != nil || !ready.entries.isEmpty {
+      let start = ContinuousClock.now
+      do {
+        try await storage.persist(hardState: ready.hardState, entries: ready.entries)
+      } catch {
+        halt(.storageFailed("\(error)"))
+        return false
+      }
+      metrics.persistDuration.record(duration: ContinuousClock.now - start)
+    }
+    for chunk in ready.snapshotChunks {
+      guard await writeReceived(chunk) else { return false }
+    }
+    for message in ready.messages {
+      if case .appendEntries(let append) = message.body, !append.entries.isEmpty {
+        metrics.entryBytesSent.increment(by: append.entries.reduce(0) { $0 + $1.byteCount })
+      }
+      peer(for: message.to).write(message)
+    }
+    metrics.messagesSent.increment(by: ready.messages.count)
+    for rejection in ready.rejectedProposals {
+      waiters.removeValue(forKey: rejection.requestID)?.fail(rejection.error)
+    }
+    for state in ready.readStates {
+      switch state.result {
+      case .success(let index):
+        guard waiters[state.requestID] != nil else { continue }
+        readsAwaitingApply.append((index, state.requestID))
+      case .failure(let error):
+        waiters.removeValue(forKey: state.requestID)?.fail(error)
+      }
+    }
+    for event in ready.events {
+      publish(event)
+    }
+    for request in ready.snapshotChunkRequests {
+      await sendChunk(request)
+    }
+    if !ready.committedEntries.isEmpty {
+      let start = ContinuousClock.now
+      for entry in ready.committedEntries where entry.index > lastApplied {
+        guard await apply(entry) else { return false }
+      }
+      metrics.applyDuration.record(duration: ContinuousClock.now - start)
+    }
+    releaseReads()
+    return true
+  }
+
+  private func apply(_ entry: LogEntry) async -> Bool {
+    switch entry.payload {
+    case .command(let command):
+      publish(.apply(entry))
+      let output: StateMachine.Output
+      do {
+        output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
+      } catch {
+        halt(.stateMachineFailed(index: entry.index, reason: "\(error)"))
+        return false
+      }
+      lastApplied = entry.index
+      let now = nowMilliseconds
+      settle(entry) { waiter in
+        guard case .command(let continuation, _, let started) = waiter else { return false }
+        metrics.proposalDuration.recordMilliseconds(Int64(now &- started))
+        continuation.resume(returning: output)
+        return true
+      }
+      publish(.updated(index: entry.index))
+    case .noop, .membership:
+      lastApplied = entry.index
+      if case .membership(let membership) = entry.payload { appliedMembership = membership }
+      settle(entry) { waiter in
+        guard case .membership(let continuation, _) = waiter else { return false }
+        continuation.resume()
+        return true
+      }
+    }
+    return true
+  }
+
+  /// Resolves the proposal that `entry` carries out, or fails the one it replaced.
+  private func settle(_ entry: LogEntry, succeed: (Waiter) -> Bool) {
+    if let pending = requestAtIndex.removeValue(forKey: entry.index),
+      let waiter = waiters.removeValue(forKey: pending.requestID)
+    {
+      if pending.term != entry.term || !succeed(waiter) {
+        waiter.fail(.proposalDropped(index: entry.index))
+      }
+    }
+    if let origin = entry.origin, origin.node == id,
+      let waiter = waiters.removeValue(forKey: origin.requestID), !succeed(waiter)
+    {
+      waiter.fail(.proposalDropped(index: entry.index))
+    }
+  }
+
+  /// Lets reads go whose index the state machine has reached.
+  func releaseReads() {
+    guard !readsAwaitingApply.isEmpty else { return }
+    var waiting: [(index: UInt64, requestID: UInt64)] = []
+    for read in readsAwaitingApply {
+      if read.index <= lastApplied {
+        if case .read(let continuation, _) = waiters.removeValue(forKey: read.requestID) {
+          continuation.resume()
+        }
+      } else if waiters[read.requestID] != nil {
+        waiting.append(read)
+      }
+    }
+    readsAwaitingApply = waiting
+  }
+
+  private func peer(for member: NodeID) -> any RaftPeer {
+    if let existing = peers[member] { return existing }
+    let created = makePeer(member, inbound)
+    peers[member] = created
+    return created
+  }
+
+  func publish(_ event: RaftEvent) {
+    switch event {
+    case .stateChanged(let from, let to):
+      logger.info(
+        "raft role changed",
+        metadata: ["node": "\(id)", "from": "\(from)", "to": "\(to)", "term": "\(core.term)"])
+      metrics.isLeader.record(to == .leader ? 1 : 0)
+    case .startElection(_, let preVote) where !preVote:
+      metrics.elections.increment()
+    case .leaderChanged:
+      metrics.leaderChanges.increment()
+    case .membershipChanged(let membership):
+      logger.info(
+        "raft membership changed",
+        metadata: [
+          "node": "\(id)", "voters": "\(membership.voters.sorted())",
+          "learners": "\(membership.learners.sorted())",
+        ])
+      for (member, peer) in peers where !membership.contains(member) {
+        peer.close()
+        peers[member] = nil
+      }
+    default:
+      break
+    }
+    broadcaster.publish(event)
+  }
+
+  private func updateGauges() {
+    metrics.term.record(core.term)
+    metrics.commitIndex.record(core.commitIndex)
+    metrics.appliedIndex.record(lastApplied)
+  }
+
+  func halt(_ error: RaftError) {
+    guard failure == nil else { return }
+    failure = error
+    logger.error("raft node halted", metadata: ["node": "\(id)", "error": "\(error)"])
+    tickTask?.cancel()
+    failAll(error)
+  }
+
+  func failAll(_ error: RaftError) {
+    let pending = waiters
+    waiters.removeAll()
+    requestAtIndex.removeAll()
+    readsAwaitingApply.removeAll()
+    for waiter in pending.values { waiter.fail(error) }
+  }
+
+  // MARK: - Snapshots
+
+  /// Writes a chunk received from the leader; after the last one, installs the snapshot.
+  private func writeReceived(_ chunk: InstallSnapshot) async -> Bool {
+    do {
+      if chunk.offset == 0 {
+        if let previous = incomingWriter { await previous.writer.abort() }
+        incomingWriter = (try await storage.beginSnapshot(chunk.metadata), chunk.metadata)
+      }
+      guard let incoming = incomingWriter, incoming.metadata == chunk.metadata else { return true }
+      try await incoming.writer.write(chunk.data)
+      guard chunk.done else { return true }
+      try await incoming.writer.commit()
+      incomingWriter = nil
+    } catch {
+      halt(.storageFailed("writing a snapshot received from the leader failed: \(error)"))
+      return false
+    }
+    do {
+      guard let reader = try await storage.openSnapshot() else {
+        halt(.storageFailed("a committed snapshot could not be opened"))
+        return false
+      }
+      try await stateMachine.restore(from: reader)
+    } catch {
+      halt(
+        .stateMachineFailed(
+          index: chunk.metadata.index, reason: "restoring a snapshot from the leader failed: \(error)"))
+      return false
+    }
+    lastApplied = max(lastApplied, chunk.metadata.index)
+    appliedMembership = chunk.metadata.membership
+    outgoingReader = nil
+    core.snapshotInstalled(chunk.metadata)
+    logger.info(
+      "raft snapshot installed from the leader",
+      metadata: ["node": "\(id)", "index": "\(chunk.metadata.index)", "term": "\(chunk.metadata.term)"])
+    publish(.refresh(term: chunk.metadata.term, index: chunk.metadata.index))
+    return true
+  }
+
+  /// Reads a chunk of the current snapshot for a follower and hands it to the core.
+  private func sendChunk(_ request: SnapshotChunkRequest) async {
+    do {
+      if outgoingReader == nil || outgoingReader?.metadata.index != core.snapshotIndex {
+        outgoingReader = try await storage.openSnapshot()
+      }
+      guard let reader = outgoingReader else { return }
+      let data = try await reader.read(at: request.offset, maxLength: request.maxLength)
+      core.sendSnapshotChunk(
+        to: request.peer, metadata: reader.metadata, totalSize: reader.size, offset: request.offset,
+        data: data)
+    } catch {
+      outgoingReader = nil
+      logger.warning(
+        "raft could not read a snapshot chunk; it is asked for again at the next heartbeat",
+        metadata: ["node": "\(id)", "peer": "\(request.peer)", "error": "\(error)"])
+    }
+  }
+
+  /// Starts a snapshot when the policy says so: enough entries applied or log bytes held.
+  private func considerSnapshot() {
+    guard snapshotsSupported, snapshotTask == nil, snapshotToCommit == nil, failure == nil else { return }
+    let applied = lastApplied
+    let sinceSnapshot = applied > core.snapshotIndex ? applied - core.snapshotIndex : 0
+    var due = false
+    if let interval = configuration.snapshotEntryInterval, sinceSnapshot >= UInt64(interval) { due = true }
+    if let bytes = configuration.snapshotLogBytes, core.logByteCount >= bytes, sinceSnapshot > 0 {
+      due = true
+    }
+    guard due else { return }
+    if let failed = lastSnapshotFailure, nowMilliseconds < failed + 1000 { return }
+    guard let metadata = core.snapshotMetadata(at: applied) else { return }
+    let storage = self.storage
+    let stateMachine = self.stateMachine
+    snapshotTask = Task {
+      do {
+        let captured = try await stateMachine.makeSnapshot()
+        let writer = try await storage.beginSnapshot(metadata)
+        let counting = CountingSnapshotWriter(writer)
+        do {
+          try await captured.write(to: counting)
+        } catch {
+          await writer.abort()
+          throw error
+        }
+        self.snapshotWritten(writer: writer, metadata: metadata, size: counting.count)
+      } catch {
+        self.snapshotFailed(error)
+      }
+    }
+  }
+
+  private func snapshotWritten(writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int) {
+    snapshotTask = nil
+    snapshotToCommit = (writer, metadata, size)
+    scheduleDrain()
+  }
+
+  private func snapshotFailed(_ error: any Error) {
+    snapshotTask = nil
+    if let raftError = error as? RaftError, raftError == .snapshotsUnsupported {
+      snapshotsSupported = false
+      logger.warning(
+        "raft state machine does not implement snapshots; the log will not be compacted",
+        metadata: ["node": "\(id)"])
+      return
+    }
+    lastSnapshotFailure = nowMilliseconds
+    logger.error("raft snapshot failed; retrying later", metadata: ["node": "\(id)", "error": "\(error)"])
+  }
+
+  private func commitSnapshot(
+    _ pending: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int)
+  ) async -> Bool {
+    do {
+      try await pending.writer.commit()
+    } catch {
+      halt(.storageFailed("committing a snapshot failed: \(error)"))
+      return false
+    }
+    core.snapshotCommitted(pending.metadata)
+    outgoingReader = nil
+    metrics.snapshots.increment()
+    metrics.snapshotBytes.record(pending.size)
+    logger.info(
+      "raft snapshot taken",
+      metadata: [
+        "node": "\(id)", "index": "\(pending.metadata.index)", "bytes": "\(pending.size)",
+      ])
+    return true
+  }
+}
+
+/// Counts the bytes written through a snapshot writer.
+private final class CountingSnapshotWriter: RaftSnapshotWriter, @unchecked Sendable {
+  private let inner: any RaftSnapshotWriter
+  /// Written only by the one task that writes the snapshot.
+  private(set) var count = 0
+
+  init(_ inner: any RaftSnapshotWriter) {
+    self.inner = inner
+  }
+
+  func write(_ chunk: Data) async throws {
+    count += chunk.count
+    try await inner.write(chunk)
+  }
+
+  func commit() async throws {
+    try await inner.commit()
+  }
+
+  func abort() async {
+    await inner.abort()
+  }
+}
