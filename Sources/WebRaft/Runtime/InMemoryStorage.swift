@@ -44,15 +44,16 @@ public final class InMemoryStorage: RaftStorage {
   /// Stores the hard state and the entries, replacing any stored suffix the entries overlap.
   public func persist(hardState: HardState?, entries: [LogEntry]) async throws {
     stored.withLock { stored in
-      var current = stored.state ?? .initial(membership: .empty)
-      if let hardState { current.hardState = hardState }
+      if stored.state == nil { stored.state = .initial(membership: .empty) }
+      // Mutate in place: copying the stored log on every write would make writes O(log size).
+      if let hardState { stored.state!.hardState = hardState }
       if let first = entries.first {
-        let base = current.snapshot.index
-        let keep = first.index > base ? Int(min(first.index - 1 - base, UInt64(current.entries.count))) : 0
-        current.entries.removeLast(current.entries.count - keep)
-        current.entries.append(contentsOf: entries.drop { $0.index <= base })
+        let base = stored.state!.snapshot.index
+        let count = stored.state!.entries.count
+        let keep = first.index > base ? Int(min(first.index - 1 - base, UInt64(count))) : 0
+        stored.state!.entries.removeLast(count - keep)
+        stored.state!.entries.append(contentsOf: entries.drop { $0.index <= base })
       }
-      stored.state = current
     }
   }
 

@@ -1,0 +1,39 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Benchmarks live in their own package so that users of WebRaft never resolve or build them.
+// Build and run in release:  cd Benchmarks && swift build -c release && .build/release/StorageBenchmark
+let package = Package(
+  name: "WebRaftBenchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    .package(name: "WebRaft", path: ".."),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+  ],
+  targets: [
+    // Counts heap allocations by interposing malloc and friends (benchmarks only).
+    .target(name: "MallocCounter"),
+    // core-batch1/64/1000: the pure core, three nodes in one process (compare: rawbench).
+    .executableTarget(
+      name: "CoreBenchmark",
+      dependencies: [.product(name: "WebRaft", package: "WebRaft"), "MallocCounter"],
+      swiftSettings: [.treatAllWarnings(as: .error)]
+    ),
+    // runtime-w1/w256: the RaftNode runtime on the in-memory transport (compare: hcbench inmem).
+    .executableTarget(
+      name: "RuntimeBenchmark",
+      dependencies: [
+        .product(name: "WebRaft", package: "WebRaft"), "MallocCounter",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: [.treatAllWarnings(as: .error)]
+    ),
+    // Appends with group commit against a raw write + fdatasync loop, and restart of a large log.
+    .executableTarget(
+      name: "StorageBenchmark",
+      dependencies: [.product(name: "WebRaftFileStorage", package: "WebRaft")],
+      swiftSettings: [.treatAllWarnings(as: .error)]
+    )
+  ],
+  swiftLanguageModes: [.v6]
+)

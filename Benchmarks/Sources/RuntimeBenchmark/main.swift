@@ -1,0 +1,96 @@
+// runtime-w1 / runtime-w256: the full runtime (RaftNode actors, timers, queues), three nodes in
+// one process on the in-memory transport with in-memory storage, W concurrent proposers on the
+// leader, 16-byte commands, each proposal waited for until applied on the leader. The same
+// measurement as hashicorp/raft's hcbench with `-transport inmem`.
+//
+//   swift run -c release RuntimeBenchmark [--writers 256] [--count 20000] [--size 16]
+import Foundation
+import Logging
+import MallocCounter
+import Synchronization
+import WebRaft
+
+struct Options {
+  var writers = 1
+  var count = 20_000
+  var size = 16
+
+  init(_ arguments: [String]) {
+    var iterator = arguments.dropFirst().makeIterator()
+    while let flag = iterator.next() {
+      guard let value = iterator.next().flatMap(Int.init) else { break }
+      switch flag {
+      case "--writers", "-w": writers = value
+      case "--count", "-n": count = value
+      case "--size", "-size": size = value
+      default: break
+      }
+    }
+  }
+}
+
+/// Counts applied commands, like hcbench's FSM.
+final class CountingMachine: RaftStateMachine {
+  private let applied = Atomic<UInt64>(0)
+
+  func apply(_ command: Data, index: UInt64, term: UInt64) async throws {
+    applied.add(1, ordering: .relaxed)
+  }
+}
+
+let options = Options(CommandLine.arguments)
+let network = InMemoryNetwork()
+let ids: [NodeID] = ["n1", "n2", "n3"]
+var logger = Logger(label: "bench")
+logger.logLevel = .error
+var nodes: [RaftNode<CountingMachine>] = []
+for id in ids {
+  let node = try await RaftNode(
+    id: id, bootstrap: Membership(voters: Set(ids)), storage: InMemoryStorage(),
+    stateMachine: CountingMachine(), logger: logger, makePeer: network.makePeer(from: id))
+  network.register(id, inbound: node.inbound)
+  nodes.append(node)
+}
+var leaderNode: RaftNode<CountingMachine>?
+while leaderNode == nil {
+  try await Task.sleep(for: .milliseconds(50))
+  for node in nodes where await node.status.role == .leader { leaderNode = node }
+}
+let leader = leaderNode!
+let command = Data(repeating: 7, count: options.size)
+for _ in 0..<100 { try await leader.propose(command) }
+
+let perWriter = options.count / options.writers
+let allocationsBefore = webraft_allocation_count()
+let start = ContinuousClock.now
+let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+  for _ in 0..<options.writers {
+    group.addTask {
+      var own: [Duration] = []
+      own.reserveCapacity(perWriter)
+      for _ in 0..<perWriter {
+        let began = ContinuousClock.now
+        try await leader.propose(command)
+        own.append(ContinuousClock.now - began)
+      }
+      return own
+    }
+  }
+  var all: [Duration] = []
+  for try await own in group { all.append(contentsOf: own) }
+  return all.sorted()
+}
+let elapsed = ContinuousClock.now - start
+let total = perWriter * options.writers
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let allocations = Double(webraft_allocation_count() - allocationsBefore) / Double(total)
+func microseconds(_ duration: Duration) -> Double {
+  Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+}
+print(
+  String(
+    format: "runtime-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus  allocations/commit=%.1f",
+    options.writers, total, options.size, Double(total) / seconds,
+    microseconds(latencies[latencies.count / 2]), microseconds(latencies[latencies.count * 99 / 100]),
+    allocations))
+for node in nodes { await node.shutdown() }
