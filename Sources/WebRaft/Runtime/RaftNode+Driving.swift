@@ -27,13 +27,6 @@ extension RaftNode {
     waiters.removeValue(forKey: requestID)?.fail(.cancelled)
   }
 
-  func handle(_ message: RaftMessage) {
-    guard failure == nil else { return }
-    core.tick(now: nowMilliseconds)
-    core.step(message)
-    scheduleDrain()
-  }
-
   func tick() {
     guard failure == nil else { return }
     let now = nowMilliseconds
@@ -55,26 +48,38 @@ extension RaftNode {
     }
   }
 
+  /// Makes sure the pump runs: the core has work of its own (a proposal, a timer, …).
   func scheduleDrain() {
-    guard drainTask == nil, failure == nil, core.hasReady || snapshotToCommit != nil else { return }
-    drainTask = Task { await self.drain() }
+    guard failure == nil else { return }
+    mailbox.wake()
   }
 
-  /// Carries out each `Ready` in turn: store, write received snapshot chunks, send, settle,
-  /// publish, apply, advance; commits finished snapshots between them.
-  private func drain() async {
-    defer { drainTask = nil }
+  /// Works off received messages and carries out each `Ready` in turn (store, write received
+  /// snapshot chunks, send, settle, publish, apply, advance), committing finished snapshots
+  /// between them, until nothing is left. Messages that arrive while a `Ready` is carried out are
+  /// stepped together afterwards, so they share the next storage write.
+  func pump() async {
     while failure == nil {
+      let received = mailbox.takeAll()
+      if !received.isEmpty {
+        core.tick(now: nowMilliseconds)
+        for message in received { core.step(message) }
+      }
       if let pending = snapshotToCommit {
         snapshotToCommit = nil
-        guard await commitSnapshot(pending) else { return }
+        guard await commitSnapshot(pending) else { break }
+        continue
       }
-      guard let ready = core.ready() else { break }
-      guard await carryOut(ready) else { return }
-      core.advance()
-      updateGauges()
-      considerSnapshot()
+      if let ready = core.ready() {
+        guard await carryOut(ready) else { break }
+        core.advance()
+        updateGauges()
+        considerSnapshot()
+        continue
+      }
+      if mailbox.finishIfIdle() { return }
     }
+    _ = mailbox.finishIfIdle()
   }
 
   private func carryOut(_ ready: Ready) async -> Bool {

@@ -38,10 +38,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   let makePeer: @Sendable (NodeID, RaftInbound) -> any RaftPeer
   var peers: [NodeID: any RaftPeer] = [:]
   let broadcaster: EventBroadcaster
-  let inbox: AsyncStream<RaftMessage>.Continuation
-  var inboxTask: Task<Void, Never>?
+  let mailbox: Mailbox
   var tickTask: Task<Void, Never>?
-  var drainTask: Task<Void, Never>?
   let clock = ContinuousClock()
   let started: ContinuousClock.Instant
   var failure: RaftError?
@@ -158,20 +156,17 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     self.lastApplied = core.appliedIndex
     self.appliedMembership = state.snapshot.membership
     self.started = clock.now
-    let (stream, continuation) = AsyncStream<RaftMessage>.makeStream()
-    self.inbox = continuation
-    self.inbound = RaftInbound { message in continuation.yield(message) }
+    let mailbox = Mailbox()
+    self.mailbox = mailbox
+    self.inbound = RaftInbound { message in mailbox.post(message) }
     logger.info(
       "raft node starting",
       metadata: [
         "node": "\(id)", "term": "\(core.term)", "lastIndex": "\(core.lastIndex)",
         "snapshotIndex": "\(core.snapshotIndex)", "members": "\(core.membership.members.sorted())",
       ])
-    self.inboxTask = Task { [weak self] in
-      for await message in stream {
-        guard let self else { return }
-        await self.handle(message)
-      }
+    mailbox.setPumpStarter { [weak self] in
+      Task { await self?.pump() }
     }
     let interval = Self.tickInterval(configuration)
     self.tickTask = Task { [weak self] in
@@ -234,7 +229,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// dropped.
   public nonisolated func receive(_ message: RaftMessage, from sender: NodeID) {
     guard message.from == sender else { return }
-    inbox.yield(message)
+    mailbox.post(message)
   }
 
   /// Proposes a command and returns the state machine's output once it is committed and applied
@@ -406,9 +401,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func shutdown() async {
     if failure == nil { failure = .shutdown }
     tickTask?.cancel()
-    inbox.finish()
-    inboxTask?.cancel()
-    if let drainTask { await drainTask.value }
+    if let pump = mailbox.close() { await pump.value }
     if let snapshotTask {
       snapshotTask.cancel()
       await snapshotTask.value
