@@ -77,8 +77,8 @@ struct RaftConfigurationTests {
     /// Words the error message must contain: the setting's name, and what is wrong.
     var expectedWords: [String] {
       switch self {
-      case .zeroHeartbeatInterval, .negativeHeartbeatInterval: return ["heartbeatInterval", "above zero"]
-      case .zeroElectionTimeout: return ["electionTimeout", "above zero"]
+      case .zeroHeartbeatInterval, .negativeHeartbeatInterval: return ["heartbeatInterval", "at least 1 ms"]
+      case .zeroElectionTimeout: return ["electionTimeout", "at least 1 ms"]
       case .heartbeatTimeoutEqualToInterval, .heartbeatTimeoutBelowInterval:
         return ["heartbeatTimeout", "must be above heartbeatInterval"]
       case .electionTimeoutNotAboveHeartbeat: return ["electionTimeout", "above heartbeatInterval"]

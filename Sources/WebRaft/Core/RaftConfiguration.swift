@@ -61,12 +61,13 @@ public struct RaftConfiguration: Hashable, Sendable {
   /// Checks every setting and throws ``RaftError/invalidConfiguration(_:)`` naming the first one
   /// that is out of range.
   public func validate() throws(RaftError) {
-    if heartbeatInterval <= .zero {
-      throw .invalidConfiguration("heartbeatInterval must be above zero, got \(heartbeatInterval)")
-    }
-    if electionTimeout.lowerBound <= .zero {
+    if heartbeatInterval < .milliseconds(1) {
       throw .invalidConfiguration(
-        "electionTimeout must be above zero, got \(electionTimeout.lowerBound)")
+        "heartbeatInterval must be at least 1 ms (the core counts whole milliseconds), got \(heartbeatInterval)")
+    }
+    if electionTimeout.lowerBound < .milliseconds(1) {
+      throw .invalidConfiguration(
+        "electionTimeout must be at least 1 ms (the core counts whole milliseconds), got \(electionTimeout.lowerBound)")
     }
     if heartbeatTimeout <= heartbeatInterval {
       throw .invalidConfiguration(

@@ -1,7 +1,7 @@
 extension RaftCore {
   /// The election timer fired on a follower or a candidate.
   mutating func electionTimedOut() {
-    guard membership.voters.contains(id) else {
+    guard isPromotable else {
       // Learners and nodes outside the cluster never campaign.
       resetElectionDeadline()
       return
@@ -10,6 +10,19 @@ extension RaftCore {
       emit(.heartbeatTimeout)
     }
     campaign()
+  }
+
+  /// Whether this node may campaign: it is a voter in its latest membership, or it was a voter
+  /// until an uncommitted membership entry removed it. In that case the others may still use the
+  /// previous membership and need this node, to vote or to lead and commit its removal; a node
+  /// that held back could leave the cluster without a leader for good (simulator fuzzer seed 326).
+  var isPromotable: Bool {
+    if membership.voters.contains(id) { return true }
+    guard let latest = membershipEntries.last, latest.index > log.commitIndex else { return false }
+    let previous =
+      membershipEntries.count >= 2
+      ? membershipEntries[membershipEntries.count - 2].membership : baseMembership
+    return previous.voters.contains(id)
   }
 
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {

@@ -73,6 +73,12 @@ extension RaftCore {
   mutating func flushAppends() {
     for peer in progress.keys.sorted() {
       sendAppend(to: peer, allowEmpty: true)
+      // Pipelining: keep sending while the window allows and entries remain.
+      while let entry = progress[peer], entry.state == .replicate, !entry.isPaused,
+        entry.next <= log.lastIndex
+      {
+        sendAppend(to: peer, allowEmpty: false)
+      }
     }
   }
 

@@ -6,7 +6,9 @@ extension RaftCore {
   /// vote requests ignored while a leader is known (check-quorum) and pre-votes, which never change
   /// terms. Stale messages are answered with the current term so their sender learns of it.
   public mutating func step(_ message: RaftMessage) {
-    guard message.to == id, message.from != id else { return }
+    // A term this large comes from a broken or hostile peer (no cluster holds 2^63 elections);
+    // adopting it would leave no next term to campaign in, so such a message is dropped.
+    guard message.to == id, message.from != id, message.term < 1 << 63 else { return }
     switch message.body {
     case .proposal(let proposal):
       handleForwardedProposal(proposal, from: message.from)

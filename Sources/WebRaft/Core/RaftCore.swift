@@ -274,7 +274,7 @@ public struct RaftCore: Sendable {
   /// Starts an election now, as if the election timer had fired. Does nothing on a leader or on a
   /// node that is not a voter.
   public mutating func campaign() {
-    guard role != .leader, membership.voters.contains(id) else { return }
+    guard role != .leader, isPromotable else { return }
     if configuration.preVote {
       becomePreCandidate()
     } else {

@@ -7,7 +7,8 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   case notLeader(leader: NodeID?)
   /// The leader has more uncommitted proposal bytes in flight than its limit. Slow down and retry.
   case overloaded(uncommittedBytes: Int, limit: Int)
-  /// Another membership change has not committed yet; only one change at a time is allowed.
+  /// Another membership change has not committed yet (only one change at a time is allowed), or
+  /// a new leader has not yet committed an entry of its own term. Retry shortly.
   case membershipChangeInProgress
   /// The membership change does not make sense for the current membership; the text says why.
   case membershipChangeRejected(String)
@@ -51,7 +52,8 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
       return
         "the leader has \(bytes) uncommitted bytes, over its limit of \(limit); slow down and retry"
     case .membershipChangeInProgress:
-      return "another membership change has not committed yet; retry when it has"
+      return
+        "a membership change cannot start yet: another one has not committed, or the new leader has not committed an entry of its term; retry shortly"
     case .membershipChangeRejected(let reason):
       return "membership change rejected: \(reason)"
     case .proposalDropped(let index):
