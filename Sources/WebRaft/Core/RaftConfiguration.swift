@@ -63,11 +63,13 @@ public struct RaftConfiguration: Hashable, Sendable {
   public func validate() throws(RaftError) {
     if heartbeatInterval < .milliseconds(1) {
       throw .invalidConfiguration(
-        "heartbeatInterval must be at least 1 ms (the core counts whole milliseconds), got \(heartbeatInterval)")
+        "heartbeatInterval must be at least 1 ms (the core counts whole milliseconds), got \(heartbeatInterval)"
+      )
     }
     if electionTimeout.lowerBound < .milliseconds(1) {
       throw .invalidConfiguration(
-        "electionTimeout must be at least 1 ms (the core counts whole milliseconds), got \(electionTimeout.lowerBound)")
+        "electionTimeout must be at least 1 ms (the core counts whole milliseconds), got \(electionTimeout.lowerBound)"
+      )
     }
     if heartbeatTimeout <= heartbeatInterval {
       throw .invalidConfiguration(
