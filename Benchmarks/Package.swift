@@ -9,6 +9,7 @@ let package = Package(
   dependencies: [
     .package(name: "WebRaft", path: ".."),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
   ],
   targets: [
     // Counts heap allocations by interposing malloc and friends (benchmarks only).
@@ -33,7 +34,30 @@ let package = Package(
       name: "StorageBenchmark",
       dependencies: [.product(name: "WebRaftFileStorage", package: "WebRaft")],
       swiftSettings: [.treatAllWarnings(as: .error)]
-    )
+    ),
+    // tcp-w1/w256: three RaftNodes over WebRaftNIO's TCP transport on loopback (compare: hcbench tcp).
+    .executableTarget(
+      name: "TCPBenchmark",
+      dependencies: [
+        .product(name: "WebRaft", package: "WebRaft"),
+        .product(name: "WebRaftNIO", package: "WebRaft"), "MallocCounter",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      swiftSettings: [.treatAllWarnings(as: .error)]
+    ),
+    // The long fuzz run of the message codec and the frame decoder (shares its fuzzer source with
+    // WebRaftNIOTests by a symbolic link).
+    .executableTarget(
+      name: "WireFuzz",
+      dependencies: [
+        .product(name: "WebRaft", package: "WebRaft"),
+        .product(name: "WebRaftNIO", package: "WebRaft"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: [.treatAllWarnings(as: .error)]
+    ),
   ],
   swiftLanguageModes: [.v6]
 )
