@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import Synchronization
 @_exported import WebRaft
@@ -50,6 +51,9 @@ public final class FileStorage: RaftStorage {
   let logger: Logger
   let files: StorageDirectory
   private let state: Mutex<State>
+  /// Blocking file I/O runs here, off Swift's cooperative threads, so that a slow `fdatasync`
+  /// never holds up other tasks of the process.
+  private let ioQueue = DispatchQueue(label: "webraft.file-storage")
 
   /// The log of an initialized directory, and the open segment it is appended to.
   struct OpenLog: Sendable {
@@ -134,6 +138,14 @@ public final class FileStorage: RaftStorage {
   ///
   /// The commit index returned is at least the snapshot's index.
   public func load() async throws -> PersistentState? {
+    try await offloaded { [weak self] () throws -> PersistentState? in
+      // Weak: a storage dropped without close() must release its lock as soon as its owner lets go.
+      guard let self else { throw FileStorageError.closed }
+      return try self.loadNow()
+    }
+  }
+
+  private func loadNow() throws(FileStorageError) -> PersistentState? {
     try withState { (state) throws(FileStorageError) -> PersistentState? in
       guard let log = state.log else { return nil }
       var hardState = log.hardState
@@ -148,6 +160,13 @@ public final class FileStorage: RaftStorage {
   /// - Throws: ``FileStorageError/alreadyInitialized(directory:)`` when the directory already
   ///   holds a node's state.
   public func initialize(_ initial: PersistentState) async throws {
+    try await offloaded { [weak self] in
+      guard let self else { throw FileStorageError.closed }
+      try self.initializeNow(initial)
+    }
+  }
+
+  private func initializeNow(_ initial: PersistentState) throws(FileStorageError) {
     try withState(writing: true) { (state) throws(FileStorageError) in
       guard state.log == nil else { throw .alreadyInitialized(directory: directory) }
       state.log = try initializeFiles(initial)
@@ -160,6 +179,26 @@ public final class FileStorage: RaftStorage {
   /// indexes starting at most one after the last stored entry (stored entries from the first
   /// one's index on are replaced).
   public func persist(hardState: HardState?, entries: [LogEntry]) async throws {
+    try await offloaded { [weak self] in
+      guard let self else { throw FileStorageError.closed }
+      try self.persistNow(hardState: hardState, entries: entries)
+    }
+  }
+
+  /// Runs blocking file work on the storage's I/O queue and waits for it.
+  private func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      ioQueue.async {
+        do {
+          continuation.resume(returning: try work())
+        } catch {
+          continuation.resume(throwing: error)
+        }
+      }
+    }
+  }
+
+  private func persistNow(hardState: HardState?, entries: [LogEntry]) throws(FileStorageError) {
     try withLog { (log) throws(FileStorageError) in
       var batch = entries[...]
       while let first = batch.first, first.index <= log.index.baseIndex { batch = batch.dropFirst() }
