@@ -103,7 +103,15 @@ public final class FileStorage: RaftStorage {
     try files.create()
     let lock = try SystemFile.open(files.file("LOCK"), flags: O_RDWR | O_CREAT)
     do throws(FileStorageError) {
-      guard try lock.tryLock() else { throw FileStorageError.locked(directory: directory) }
+      // Another process may hold the lock for a moment without owning the directory: a child
+      // forked by this process (for example a test launching a helper) keeps a copy of every
+      // descriptor until it calls exec, which then closes them. Retry briefly before refusing.
+      var attempts = 0
+      while try !lock.tryLock() {
+        attempts += 1
+        if attempts > 50 { throw FileStorageError.locked(directory: directory) }
+        usleep(10_000)
+      }
       let log = try Self.recover(files: files, configuration: configuration, logger: logger)
       self.state = Mutex(State(lock: lock, log: log))
     } catch {
