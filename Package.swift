@@ -16,6 +16,8 @@ let package = Package(
     .library(name: "WebRaftNIO", targets: ["WebRaftNIO"]),
     .library(name: "WebRaftNIOTLS", targets: ["WebRaftNIOTLS"]),
     .executable(name: "webraft-example", targets: ["WebRaftExample"]),
+    .library(name: "RaftKV", targets: ["RaftKV"]),
+    .executable(name: "raftkv", targets: ["raftkv"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -25,6 +27,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    // raftkv only: the HTTP server, the command line and the Prometheus backend.
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
   ],
   targets: [
     // The protocol core, the runtime, the binary codec, in-memory storage and transport.
@@ -81,6 +88,38 @@ let package = Package(
       dependencies: ["WebRaft", "WebRaftFileStorage"],
       swiftSettings: strictSettings
     ),
+    // The replicated key-value service behind `raftkv`: state machine, HTTP API, dashboard,
+    // Maelstrom adapter and a small HTTP/1.1 client.
+    .target(
+      name: "RaftKV",
+      dependencies: [
+        "WebRaft", "WebRaftFileStorage", "WebRaftNIO",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "raftkv",
+      dependencies: [
+        "RaftKV",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .testTarget(
       name: "WebRaftTests",
       dependencies: ["WebRaft", "WebRaftTesting"],
@@ -106,6 +145,19 @@ let package = Package(
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "RaftKVTests",
+      dependencies: [
+        "RaftKV", "WebRaft", "WebRaftTesting", "WebRaftNIO",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: strictSettings
     ),

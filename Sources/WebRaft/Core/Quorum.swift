@@ -16,9 +16,22 @@ enum Quorum {
   /// core never asks with an empty set.
   static func committedIndex(voters: Set<NodeID>, match: (NodeID) -> UInt64) -> UInt64 {
     if voters.isEmpty { return .max }
-    var indexes = voters.map(match)
-    indexes.sort(by: >)
-    return indexes[voters.count / 2]
+    // A small buffer on the stack and an insertion sort: clusters have a handful of voters, and
+    // this runs on every acknowledgement.
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: voters.count) { buffer in
+      var count = 0
+      for voter in voters {
+        let value = match(voter)
+        var position = count
+        while position > 0, buffer[position - 1] < value {
+          buffer[position] = buffer[position - 1]
+          position -= 1
+        }
+        buffer[position] = value
+        count += 1
+      }
+      return buffer[voters.count / 2]
+    }
   }
 
   /// Counts the votes of `voters`; votes from non-voters do not count.

@@ -31,6 +31,7 @@ extension RaftCore {
     if previous == .leader { leadershipLost() }
     role = .follower
     progress.removeAll()
+    peerOrder.removeAll()
     votes.removeAll()
     if newLeader == nil { lastLeaderContact = nil }
     setLeader(newLeader)
@@ -136,6 +137,7 @@ extension RaftCore {
     for member in membership.members where member != id {
       progress[member] = newProgress()
     }
+    refreshPeerOrder()
     heartbeatDeadline = now + heartbeatInterval
     checkQuorumDeadline = now + electionMaximum
     uncommittedBytes = 0

@@ -71,36 +71,47 @@ extension RaftCore {
 
   /// Sends every follower what it is missing, as far as its window allows.
   mutating func flushAppends() {
-    for peer in progress.keys.sorted() {
+    for peer in peerOrder {
       sendAppend(to: peer, allowEmpty: true)
       // Pipelining: keep sending while the window allows and entries remain.
-      while let entry = progress[peer], entry.state == .replicate, !entry.isPaused,
-        entry.next <= log.lastIndex
-      {
+      let lastIndex = log.lastIndex
+      while progress[peer].map({ $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex }) == true {
         sendAppend(to: peer, allowEmpty: false)
       }
     }
   }
 
+  /// Changes a follower's progress in place, so that its in-flight window is not copied; nil
+  /// when the leader tracks no such follower.
+  @discardableResult
+  mutating func updateProgress<Result>(_ peer: NodeID, _ body: (inout Progress) -> Result) -> Result? {
+    guard progress[peer] != nil else { return nil }
+    return body(&progress[peer]!)
+  }
+
+  /// Lists the followers in a fixed order (for deterministic output) after `progress` changed.
+  mutating func refreshPeerOrder() {
+    peerOrder = progress.keys.sorted()
+  }
+
   /// Sends `peer` the entries from its `next` index, or an empty append when `allowEmpty`.
   mutating func sendAppend(to peer: NodeID, allowEmpty: Bool) {
-    guard var entry = progress[peer], !entry.isPaused else { return }
-    let previousIndex = entry.next - 1
+    guard let next = progress[peer].flatMap({ $0.isPaused ? nil : $0.next }) else { return }
+    let previousIndex = next - 1
     guard let previousTerm = log.term(at: previousIndex) else {
       // The follower needs entries that were compacted away: send the snapshot instead.
-      entry.becomeSnapshot(index: log.snapshotIndex)
-      progress[peer] = entry
+      let snapshotIndex = log.snapshotIndex
+      updateProgress(peer) { $0.becomeSnapshot(index: snapshotIndex) }
       requestSnapshotChunk(for: peer)
       return
     }
     let batch = log.entries(
-      from: entry.next, through: log.lastIndex, maxCount: configuration.maxEntriesPerAppend,
+      from: next, through: log.lastIndex, maxCount: configuration.maxEntriesPerAppend,
       maxBytes: configuration.maxBytesPerAppend)
     if batch.isEmpty && !allowEmpty { return }
     let lastIndex = batch.last?.index ?? previousIndex
     let bytes = batch.reduce(0) { $0 + $1.byteCount }
-    entry.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes)
-    progress[peer] = entry
+    updateProgress(peer) { $0.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes) }
     send(
       to: peer,
       .appendEntries(
@@ -117,10 +128,9 @@ extension RaftCore {
     if roundSentAt.count > 256 {
       roundSentAt = roundSentAt.filter { $0.key + 128 > heartbeatRound }
     }
-    for (peer, entry) in progress.sorted(by: { $0.key < $1.key }) {
-      send(
-        to: peer,
-        .heartbeat(Heartbeat(commit: min(entry.match, log.commitIndex), readRound: heartbeatRound)))
+    for peer in peerOrder {
+      guard let match = progress[peer]?.match else { continue }
+      send(to: peer, .heartbeat(Heartbeat(commit: min(match, log.commitIndex), readRound: heartbeatRound)))
     }
   }
 
@@ -129,7 +139,7 @@ extension RaftCore {
     let active = Quorum.isActive(voters: membership.voters, me: id) {
       progress[$0]?.recentActive ?? false
     }
-    for peer in progress.keys { progress[peer]?.recentActive = false }
+    for peer in peerOrder { progress[peer]?.recentActive = false }
     if !active {
       becomeFollower(term: term, leader: nil)
     }
@@ -138,33 +148,32 @@ extension RaftCore {
   // MARK: Answers
 
   mutating func handleAppendResponse(_ response: AppendEntriesResponse, from peer: NodeID) {
-    guard var entry = progress[peer] else { return }
-    entry.recentActive = true
     if response.success {
       guard response.index <= log.lastIndex else { return }
-      if entry.acknowledge(response.index) {
-        if entry.state == .probe {
+      let outcome = updateProgress(peer) { entry -> (advanced: Bool, next: UInt64) in
+        entry.recentActive = true
+        let advanced = entry.acknowledge(response.index)
+        if advanced && entry.state == .probe {
           entry.becomeReplicate()
-        } else {
+        } else if entry.state == .replicate {
           entry.inflights.free(upTo: response.index)
         }
-        progress[peer] = entry
+        return (advanced, entry.next)
+      }
+      guard let outcome else { return }
+      if outcome.advanced {
         maybeCommit()
         maybeSendTimeoutNow(to: peer)
         maybePromoteLearners()
-      } else {
-        if entry.state == .replicate { entry.inflights.free(upTo: response.index) }
-        progress[peer] = entry
       }
-      if entry.next <= log.lastIndex { appendsDue = true }
+      if outcome.next <= log.lastIndex { appendsDue = true }
     } else {
       let hint = backtrackHint(response)
-      if entry.reject(response.index, hint: hint) {
-        progress[peer] = entry
-        sendAppend(to: peer, allowEmpty: true)
-      } else {
-        progress[peer] = entry
+      let retry = updateProgress(peer) { entry -> Bool in
+        entry.recentActive = true
+        return entry.reject(response.index, hint: hint)
       }
+      if retry == true { sendAppend(to: peer, allowEmpty: true) }
     }
   }
 
@@ -179,30 +188,34 @@ extension RaftCore {
   }
 
   mutating func handleHeartbeatResponse(_ response: HeartbeatResponse, from peer: NodeID) {
-    guard var entry = progress[peer] else { return }
-    entry.recentActive = true
-    if response.readRound <= heartbeatRound {
-      entry.acknowledgedRound = max(entry.acknowledgedRound, response.readRound)
-    }
-    switch entry.state {
-    case .probe:
-      entry.probeSent = false
-    case .replicate:
-      // No progress for a whole heartbeat interval with entries outstanding: appends were lost.
-      if entry.match == entry.matchAtLastHeartbeat, entry.match < log.lastIndex {
-        entry.becomeProbe()
+    let round = heartbeatRound
+    let lastIndex = log.lastIndex
+    let now = self.now
+    let timeout = heartbeatTimeout
+    let outcome = updateProgress(peer) { entry -> (resendChunk: Bool, match: UInt64) in
+      entry.recentActive = true
+      if response.readRound <= round {
+        entry.acknowledgedRound = max(entry.acknowledgedRound, response.readRound)
       }
-    case .snapshot:
-      // A chunk that was not answered for a heartbeat timeout was lost: ask for it again.
-      if let asked = entry.snapshotRequestedAt, now >= asked + heartbeatTimeout {
-        progress[peer] = entry
-        requestSnapshotChunk(for: peer)
-        entry = progress[peer] ?? entry
+      var resendChunk = false
+      switch entry.state {
+      case .probe:
+        entry.probeSent = false
+      case .replicate:
+        // No progress for a whole heartbeat interval with entries outstanding: appends were lost.
+        if entry.match == entry.matchAtLastHeartbeat, entry.match < lastIndex {
+          entry.becomeProbe()
+        }
+      case .snapshot:
+        // A chunk that was not answered for a heartbeat timeout was lost: ask for it again.
+        if let asked = entry.snapshotRequestedAt, now >= asked + timeout { resendChunk = true }
       }
+      entry.matchAtLastHeartbeat = entry.match
+      return (resendChunk, entry.match)
     }
-    entry.matchAtLastHeartbeat = entry.match
-    progress[peer] = entry
-    if entry.match < log.lastIndex {
+    guard let outcome else { return }
+    if outcome.resendChunk { requestSnapshotChunk(for: peer) }
+    if outcome.match < log.lastIndex {
       sendAppend(to: peer, allowEmpty: true)
     }
     confirmReads()

@@ -99,7 +99,14 @@ extension RaftCore {
       sendAppend(to: peer, allowEmpty: true)
       return
     }
-    guard entry.state == .snapshot, response.snapshotIndex == entry.snapshotIndex else {
+    // Only an answer that moves the transfer on (or a follower that starts over from 0) asks for
+    // a chunk: answers to duplicated or late chunks would otherwise each start an exchange of
+    // their own, and a duplicating network would multiply them without end (simulator fuzzer
+    // seed 497). A lost chunk is asked for again at a heartbeat.
+    guard entry.state == .snapshot, response.snapshotIndex == entry.snapshotIndex,
+      response.nextOffset > entry.snapshotOffset
+        || (response.nextOffset == 0 && entry.snapshotOffset > 0)
+    else {
       progress[peer] = entry
       return
     }
@@ -123,20 +130,40 @@ extension RaftCore {
       answer(chunk.totalSize, done: true)
       return
     }
+    if let pending = incomingSnapshot, pending.nextOffset == pending.totalSize,
+      chunk.metadata.index <= pending.metadata.index,
+      !(pending.metadata == chunk.metadata && pending.leader == sender)
+    {
+      // A snapshot at least as new is complete and being installed: starting this one would have
+      // the driver restore an older state over it (simulator fuzzer seed 535). Its leader asks
+      // again and is answered once the installation is done.
+      return
+    }
+    // A transfer is one leader's copy of one snapshot: two nodes' snapshots with the same metadata
+    // hold the same state but not necessarily the same bytes, so a transfer never resumes with
+    // another leader's chunks (simulator fuzzer seed 497).
+    let current = incomingSnapshot.flatMap {
+      $0.metadata == chunk.metadata && $0.totalSize == chunk.totalSize && $0.leader == sender ? $0 : nil
+    }
+    if let incoming = current, chunk.offset < incoming.nextOffset {
+      // A late copy, or a resend after a lost answer, of a chunk already written: it must not
+      // restart the transfer (a copy of the first chunk did). Say where the transfer stands,
+      // unless everything arrived and the answer comes with the installation.
+      if incoming.nextOffset < incoming.totalSize { answer(incoming.nextOffset, done: false) }
+      return
+    }
     if chunk.offset == 0 {
       incomingSnapshot = IncomingSnapshot(
         metadata: chunk.metadata, leader: sender, nextOffset: 0, totalSize: chunk.totalSize)
     }
     guard var incoming = incomingSnapshot, incoming.metadata == chunk.metadata,
-      incoming.totalSize == chunk.totalSize, chunk.offset == incoming.nextOffset
+      incoming.totalSize == chunk.totalSize, incoming.leader == sender,
+      chunk.offset == incoming.nextOffset
     else {
-      let expected =
-        incomingSnapshot.map { $0.metadata == chunk.metadata ? $0.nextOffset : 0 } ?? 0
-      answer(expected, done: false)
+      answer(current?.nextOffset ?? 0, done: false)
       return
     }
     incoming.nextOffset += UInt64(chunk.data.count)
-    incoming.leader = sender
     incomingSnapshot = incoming
     snapshotChunks.append(chunk)
     if !chunk.done {

@@ -37,6 +37,8 @@ public struct RaftCore: Sendable {
   var membershipEntries: [MembershipAt] = []
   /// What the leader knows of each other member.
   var progress: [NodeID: Progress] = [:]
+  /// The keys of `progress`, sorted, so that output does not depend on hashing.
+  var peerOrder: [NodeID] = []
   /// Votes received in the current election.
   var votes: [NodeID: Bool] = [:]
   var random: SplitMix64
@@ -461,9 +463,10 @@ public struct RaftCore: Sendable {
       for member in next.members where member != id && progress[member] == nil {
         progress[member] = newProgress()
       }
-      for member in progress.keys where !next.contains(member) {
+      for member in peerOrder where !next.contains(member) {
         progress[member] = nil
       }
+      refreshPeerOrder()
     }
   }
 

@@ -1,0 +1,1 @@
+../../../Tests/WebRaftNIOTests/WireFuzzer.swift

@@ -1,0 +1,9 @@
+/// Something that happens at a point of simulated time in a ``ClusterSimulator``.
+enum SimulationEvent {
+  /// A message reaches its receiver, if the receiver is still in run `incarnation`.
+  case deliver(RaftMessage, incarnation: UInt64)
+  /// A node's timer fires, if `generation` is still its latest tick.
+  case tick(node: Int, generation: UInt64)
+  /// A node's storage write becomes durable, if `token` is still its write under way.
+  case writeDone(node: Int, token: UInt64)
+}

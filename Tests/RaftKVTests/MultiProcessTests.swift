@@ -1,0 +1,450 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import WebRaft
+import WebRaftTesting
+
+@testable import RaftKV
+
+/// The multi-process fault test: a three-node `raftkv cluster` on 127.0.0.1, concurrent clients
+/// doing put/get/cas/delete, the leader killed with SIGKILL and restarted again and again; then
+/// every acknowledged write must be present and the history must be linearizable.
+///
+/// It runs only with `RAFTKV_MULTIPROCESS=1` (scripts/multiprocess-test.sh sets it), because it
+/// takes about a minute and starts processes of its own.
+@Suite(
+  "Multi-process: SIGKILL the leader under load",
+  .serialized,
+  .enabled(if: ProcessInfo.processInfo.environment["RAFTKV_MULTIPROCESS"] != nil))
+struct MultiProcessTests {
+  /// The settings, overridable through the environment.
+  struct Settings {
+    var clients = 6
+    var duration: Duration = .seconds(40)
+    var killEvery: Duration = .seconds(6)
+    var downTime: Duration = .milliseconds(1500)
+    var keys = ["a", "b", "c", "d"]
+    var raftBase = 27_340
+    var httpBase = 27_440
+
+    init() {
+      let environment = ProcessInfo.processInfo.environment
+      if let value = environment["RAFTKV_MP_SECONDS"].flatMap(Int.init) { duration = .seconds(value) }
+      if let value = environment["RAFTKV_MP_CLIENTS"].flatMap(Int.init) { clients = value }
+      if let value = environment["RAFTKV_MP_RAFT_BASE"].flatMap(Int.init) { raftBase = value }
+      if let value = environment["RAFTKV_MP_HTTP_BASE"].flatMap(Int.init) { httpBase = value }
+    }
+  }
+
+  struct NodeSpec: Decodable {
+    var id: String
+    var pid: Int32
+    var http: String
+    var url: String
+    var log: String
+    var command: [String]
+  }
+
+  /// The processes the test is responsible for: the cluster and the nodes it restarted itself.
+  final class Processes: Sendable {
+    let state = Mutex<(cluster: Int32?, nodes: [String: Int32], restarted: Set<Int32>)>((nil, [:], []))
+
+    func pid(of node: String) -> Int32? { state.withLock { $0.nodes[node] } }
+
+    /// Stops everything: SIGTERM, up to 10 s, then SIGKILL.
+    func stopAll() {
+      let (cluster, restarted) = state.withLock { ($0.cluster, $0.restarted) }
+      var targets = Array(restarted)
+      if let cluster { targets.append(cluster) }
+      for pid in targets { kill(pid, SIGTERM) }
+      let deadline = ContinuousClock.now + .seconds(10)
+      var waiting = Set(targets)
+      while !waiting.isEmpty && ContinuousClock.now < deadline {
+        for pid in waiting {
+          var status: Int32 = 0
+          let result = waitpid(pid, &status, WNOHANG)
+          if result == pid || (result < 0 && errno == ECHILD) || kill(pid, 0) != 0 { waiting.remove(pid) }
+        }
+        usleep(50_000)
+      }
+      for pid in waiting {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+      }
+      // Nodes the cluster started and that it may have left behind.
+      for pid in state.withLock({ Array($0.nodes.values) }) where kill(pid, 0) == 0 {
+        kill(pid, SIGKILL)
+      }
+    }
+  }
+
+  /// What the clients recorded.
+  final class History: Sendable {
+    let operations = Mutex<[LinearizabilityChecker.Operation]>([])
+    let acknowledged = Mutex<[String: String]>([:])
+    let counts = Mutex<[String: Int]>([:])
+
+    func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
+  }
+
+  static func raftkvBinary() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["RAFTKV_BINARY"] { return path }
+    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = executable.deletingLastPathComponent()
+    // The test bundle may sit inside a .xctest directory.
+    for _ in 0..<4 {
+      let candidate = directory.appendingPathComponent("raftkv").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      directory = directory.deletingLastPathComponent()
+    }
+    throw MultiProcessFailure(
+      "cannot find the raftkv executable next to \(executable.path); set RAFTKV_BINARY")
+  }
+
+  /// The settings, with unusual ports moved along if something else holds them.
+  static func settingsWithFreePorts() -> Settings {
+    var settings = Settings()
+    for shift in stride(from: 0, to: 2000, by: 20) {
+      let raft = (1...3).map { settings.raftBase + shift + $0 }
+      let http = (1...3).map { settings.httpBase + shift + $0 }
+      if (raft + http).allSatisfy(isFree) {
+        settings.raftBase += shift
+        settings.httpBase += shift
+        break
+      }
+    }
+    return settings
+  }
+
+  /// Whether 127.0.0.1:`port` can be listened on.
+  static func isFree(_ port: Int) -> Bool {
+    guard
+      let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .bind(host: "127.0.0.1", port: port).wait()
+    else { return false }
+    try? channel.close().wait()
+    return true
+  }
+
+  struct MultiProcessFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+  }
+
+  @Test("SIGKILL the leader repeatedly under load; no acknowledged write is lost; linearizable")
+  func killTheLeader() async throws {
+    let settings = Self.settingsWithFreePorts()
+    let binary = try Self.raftkvBinary()
+    let directory = "/tmp/raftkv-multiprocess-\(getpid())"
+    try? FileManager.default.removeItem(atPath: directory)
+    let processes = Processes()
+    let started = ContinuousClock.now
+    defer {
+      processes.stopAll()
+      try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    // The cluster, as a user starts it.
+    let cluster = Process()
+    cluster.executableURL = URL(fileURLWithPath: binary)
+    cluster.arguments = [
+      "cluster", "--nodes", "3", "--data-dir", directory, "--raft-base", String(settings.raftBase),
+      "--http-base", String(settings.httpBase), "--log-level", "notice",
+    ]
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    _ = FileManager.default.createFile(atPath: directory + "/cluster.log", contents: nil)
+    let clusterLog = try #require(FileHandle(forWritingAtPath: directory + "/cluster.log"))
+    cluster.standardOutput = clusterLog
+    cluster.standardError = clusterLog
+    try cluster.run()
+    processes.state.withLock { $0.cluster = cluster.processIdentifier }
+
+    let specFile = directory + "/cluster.json"
+    guard
+      try await eventually(timeout: .seconds(20), { FileManager.default.fileExists(atPath: specFile) })
+    else {
+      throw MultiProcessFailure("raftkv cluster wrote no \(specFile)")
+    }
+    try await Task.sleep(for: .milliseconds(200))
+    let specs =
+      try JSONDecoder().decode(
+        [String: [NodeSpec]].self, from: Data(contentsOf: URL(fileURLWithPath: specFile)))["nodes"] ?? []
+    #expect(specs.count == 3)
+    processes.state.withLock { state in
+      for spec in specs { state.nodes[spec.id] = spec.pid }
+    }
+    let urls = specs.map(\.url)
+    guard let firstLeader = try await waitForLeader(urls[0], timeout: .seconds(30)) else {
+      throw MultiProcessFailure("no leader within 30 s")
+    }
+    print("multi-process: cluster up in \(ContinuousClock.now - started), leader \(firstLeader)")
+
+    let clock = ContinuousClock()
+    let origin = clock.now
+    let now: @Sendable () -> UInt64 = { UInt64((clock.now - origin).nanosecondsClamped) }
+    let history = History()
+    let stop = Atomic<Bool>(false)
+
+    // The killer: SIGKILL the leader, wait, restart it with the same command.
+    let killer = Task { () -> Int in
+      var kills = 0
+      while !stop.load(ordering: .relaxed) {
+        try? await Task.sleep(for: settings.killEvery)
+        if stop.load(ordering: .relaxed) { break }
+        var leader: String?
+        for url in urls.shuffled() {
+          if let found = try? await waitForLeader(url, timeout: .seconds(2)) {
+            leader = found
+            break
+          }
+        }
+        guard let leader, let spec = specs.first(where: { $0.id == leader }),
+          let pid = processes.pid(of: leader)
+        else { continue }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, WNOHANG)
+        kills += 1
+        print("multi-process: [\(clock.now - origin)] SIGKILL \(leader) (pid \(pid))")
+        try? await Task.sleep(for: settings.downTime)
+        let restarted = Process()
+        restarted.executableURL = URL(fileURLWithPath: spec.command[0])
+        restarted.arguments = Array(spec.command.dropFirst())
+        if let log = FileHandle(forWritingAtPath: spec.log) {
+          log.seekToEndOfFile()
+          restarted.standardOutput = log
+          restarted.standardError = log
+        }
+        do {
+          try restarted.run()
+          let newPID = restarted.processIdentifier
+          processes.state.withLock { state in
+            state.nodes[leader] = newPID
+            state.restarted.insert(newPID)
+          }
+          print("multi-process: [\(clock.now - origin)] restarted \(leader) (pid \(newPID))")
+        } catch {
+          print("multi-process: cannot restart \(leader): \(error)")
+        }
+      }
+      return kills
+    }
+
+    // The clients.
+    await withTaskGroup(of: Void.self) { group in
+      for client in 0..<settings.clients {
+        group.addTask {
+          await Self.runClient(
+            client, urls: urls, keys: settings.keys, until: origin + settings.duration, now: now,
+            history: history)
+        }
+      }
+    }
+    stop.store(true, ordering: .relaxed)
+    let kills = await killer.value
+
+    // Every node back, and caught up.
+    for (offset, url) in urls.enumerated() {
+      let up = try await eventually(timeout: .seconds(30)) {
+        let client = try RaftKVClient(url: url, timeout: .seconds(2))
+        defer { Task { await client.close() } }
+        return try await client.status().leader != nil
+      }
+      #expect(up, "node \(specs[offset].id) did not come back")
+    }
+    let leaderURL = try #require(
+      try await waitForLeader(urls[0]).flatMap { id in specs.first { $0.id == id }?.url })
+    let target = try await RaftKVClient(url: leaderURL, timeout: .seconds(5)).status().commitIndex
+    for url in urls {
+      let caughtUp = try await eventually(timeout: .seconds(30)) {
+        let client = try RaftKVClient(url: url, timeout: .seconds(2))
+        defer { Task { await client.close() } }
+        return try await client.status().appliedIndex >= target
+      }
+      #expect(caughtUp, "\(url) did not catch up to \(target)")
+    }
+
+    // Every acknowledged write of a key nobody overwrites is on every node.
+    let acknowledged = history.acknowledged.withLock { $0 }
+    var missing: [String] = []
+    for url in urls {
+      let client = try RaftKVClient(url: url, timeout: .seconds(5))
+      for (key, value) in acknowledged {
+        let stored = try await client.get(key, consistency: "stale").map {
+          String(decoding: $0, as: UTF8.self)
+        }
+        if stored != value { missing.append("\(url) \(key): \(stored ?? "absent") instead of \(value)") }
+      }
+      await client.close()
+    }
+    #expect(missing.isEmpty, "acknowledged writes missing: \(missing.prefix(10))")
+
+    // Final linearizable reads of the contended keys join the history.
+    let reader = try RaftKVClient(url: leaderURL, timeout: .seconds(5))
+    for key in settings.keys {
+      let call = now()
+      let value = try await reader.get(key).map { String(decoding: $0, as: UTF8.self) }
+      history.operations.withLock {
+        $0.append(.init(client: 999, key: key, call: call, returned: now(), kind: .read(observed: value)))
+      }
+    }
+    await reader.close()
+
+    let operations = history.operations.withLock { $0 }
+    let checkStart = ContinuousClock.now
+    let verdict = LinearizabilityChecker().check(operations)
+    let counts = history.counts.withLock { $0 }
+    let unknown = operations.filter { $0.returned == .max }.count
+    print(
+      """
+      multi-process: \(operations.count) operations on \(settings.keys.count) keys by \(settings.clients) clients \
+      in \(settings.duration) (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), \
+      \(unknown) with unknown outcome; \(acknowledged.count) acknowledged unique writes checked on 3 nodes; \
+      \(kills) leader kills; checked in \(ContinuousClock.now - checkStart): \(verdict)
+      """)
+    // The checker is not blind: the same history with one read that saw a value nobody wrote is
+    // refused.
+    if let index = operations.firstIndex(where: { operation in
+      if case .read(let observed?) = operation.kind { return !observed.isEmpty }
+      return false
+    }) {
+      var mutated = operations
+      mutated[index].kind = .read(observed: "never-written")
+      #expect(LinearizabilityChecker().check(mutated) != .linearizable)
+    }
+    #expect(kills >= 3, "the test killed the leader only \(kills) times")
+    #expect(counts["ok", default: 0] > 100, "too few operations succeeded: \(counts)")
+    switch verdict {
+    case .linearizable: break
+    case .violation(let key, let operations):
+      Issue.record(
+        "not linearizable on key \(key):\n\(operations.map(\.description).joined(separator: "\n"))")
+    case .undecided(let key):
+      Issue.record("the checker gave up on key \(key)")
+    }
+    print("multi-process: done in \(ContinuousClock.now - started)")
+  }
+
+  /// One client: random operations on the contended keys, plus writes of keys of its own that
+  /// are never overwritten; writes are retried with the same sequence number until their outcome
+  /// is known (or 10 s pass: then the outcome stays unknown).
+  static func runClient(
+    _ client: Int, urls: [String], keys: [String], until deadline: ContinuousClock.Instant,
+    now: @Sendable () -> UInt64, history: History
+  ) async {
+    var generator = SystemRandomNumberGenerator()
+    var endpoint = client % urls.count
+    var connection: RaftKVClient? = nil
+    let clientID = UInt64(1000 + client)
+    var sequence: UInt64 = 0
+    var counter = 0
+    var lastSeen: [String: String] = [:]
+
+    func current() -> RaftKVClient {
+      if let connection { return connection }
+      let fresh = try! RaftKVClient(url: urls[endpoint], clientID: clientID, timeout: .seconds(3))
+      connection = fresh
+      return fresh
+    }
+    func rotate() async {
+      await connection?.close()
+      connection = nil
+      endpoint = (endpoint + 1) % urls.count
+    }
+
+    while ContinuousClock.now < deadline {
+      counter += 1
+      let key = keys.randomElement(using: &generator)!
+      let choice = Int.random(in: 0..<100, using: &generator)
+      if choice < 35 {
+        // Read: failed reads have no effect and are left out.
+        let call = now()
+        do {
+          let value = try await current().get(key).map { String(decoding: $0, as: UTF8.self) }
+          history.operations.withLock {
+            $0.append(
+              .init(client: client, key: key, call: call, returned: now(), kind: .read(observed: value)))
+          }
+          if let value { lastSeen[key] = value }
+          history.count("ok")
+        } catch {
+          history.count("read failed")
+          await rotate()
+        }
+        continue
+      }
+      // A write: put, compare-and-set, delete, or a unique key of this client's own.
+      sequence += 1
+      let value = "c\(client)-\(counter)"
+      enum Write {
+        case put
+        case cas(from: String)
+        case delete
+        case unique(String)
+      }
+      let write: Write
+      if choice < 60 {
+        write = .put
+      } else if choice < 85 {
+        write = .cas(from: lastSeen[key] ?? "c0-0")
+      } else if choice < 90 {
+        write = .delete
+      } else {
+        write = .unique("u-\(client)-\(counter)")
+      }
+      let call = now()
+      let giveUp = ContinuousClock.now + .seconds(10)
+      var outcome: LinearizabilityChecker.Operation.Kind?
+      while outcome == nil && ContinuousClock.now < giveUp {
+        do {
+          switch write {
+          case .put:
+            try await current().put(key, Array(value.utf8), sequence: sequence)
+            outcome = .write(value)
+          case .delete:
+            try await current().delete(key, sequence: sequence)
+            outcome = .write(nil)
+          case .cas(let from):
+            let result = try await current().compareAndSet(key, from: from, to: value, sequence: sequence)
+            outcome = .compareAndSet(from: from, to: value, succeeded: result == .swapped)
+          case .unique(let uniqueKey):
+            try await current().put(uniqueKey, Array(value.utf8), sequence: sequence)
+            history.acknowledged.withLock { $0[uniqueKey] = value }
+            outcome = .write(value)
+          }
+        } catch let error as RaftKVError where error.status == 503 && error.message.contains("overloaded") {
+          try? await Task.sleep(for: .milliseconds(20))
+        } catch {
+          // Unknown outcome: retry with the same sequence number, elsewhere if need be.
+          history.count("retried")
+          await rotate()
+          try? await Task.sleep(for: .milliseconds(50))
+        }
+      }
+      let operationKey: String
+      if case .unique(let uniqueKey) = write { operationKey = uniqueKey } else { operationKey = key }
+      if let outcome {
+        history.count("ok")
+        history.operations.withLock {
+          $0.append(.init(client: client, key: operationKey, call: call, returned: now(), kind: outcome))
+        }
+      } else {
+        history.count("unknown")
+        let kind: LinearizabilityChecker.Operation.Kind
+        switch write {
+        case .put, .unique: kind = .write(value)
+        case .delete: kind = .write(nil)
+        case .cas(let from): kind = .compareAndSet(from: from, to: value, succeeded: nil)
+        }
+        history.operations.withLock {
+          $0.append(.init(client: client, key: operationKey, call: call, returned: .max, kind: kind))
+        }
+      }
+    }
+    await connection?.close()
+  }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import WebRaft
+import WebRaftTesting
+
+/// A command with a readable text, so that failures show which value went missing.
+func command(_ text: String) -> Data {
+  Data(text.utf8)
+}
+
+/// How many seeds each scenario runs with (`WEBRAFT_SEED=N` runs just N).
+let scenarioSeeds = SimulationEnvironment.scenarioSeeds(count: 3)
+
+extension ClusterSimulator {
+  /// A random integer from the scenario's own seeded generator.
+  func randomInt(_ range: Range<Int>) -> Int {
+    Int.random(in: range, using: &random)
+  }
+
+  /// The node at `position` modulo the cluster size (like the labs' `(leader + 1) % servers`).
+  func node(_ position: Int) -> NodeID {
+    nodeIDs[position % nodeIDs.count]
+  }
+
+  /// The position of `id` in the node list.
+  func position(of id: NodeID) -> Int {
+    nodeIDs.firstIndex(of: id)!
+  }
+
+  /// The current term of running node `id`.
+  func term(of id: NodeID) -> UInt64 {
+    core(of: id)?.term ?? 0
+  }
+
+  /// Runs until every proposal in `ids` has settled (succeeded, dropped or failed).
+  @discardableResult
+  func awaitSettled(_ ids: [SimulatedProposal.ID], within timeout: UInt64) throws -> Bool {
+    try run(for: timeout) { simulator in
+      ids.allSatisfy { simulator.proposal($0).status != .pending }
+    }
+  }
+
+  /// Checks that every acknowledged proposal's command was applied by every running node.
+  func requireAcknowledgedEverywhere() throws {
+    let acknowledged = acknowledgedProposals.map { proposal($0) }.filter { $0.membershipChange == nil }
+    for id in nodeIDs where isUp(id) {
+      let applied = Set(appliedCommands(of: id))
+      for record in acknowledged where !applied.contains(record.command) {
+        throw failure(
+          "acknowledged proposal \(record.id) (\(String(decoding: record.command, as: UTF8.self))) "
+            + "is missing from the state machine of \(id)")
+      }
+    }
+  }
+}
