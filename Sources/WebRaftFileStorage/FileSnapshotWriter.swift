@@ -13,6 +13,10 @@ final class FileSnapshotWriter: RaftSnapshotWriter {
     var file: SystemFile?
     var size: UInt64 = 0
     var checksum: UInt32 = 0
+    /// Set once the file is finished and synced.
+    var trailer: SnapshotTrailer?
+    /// Set once the snapshot is the storage's current one.
+    var installed = false
   }
 
   private let storage: FileStorage
@@ -31,8 +35,18 @@ final class FileSnapshotWriter: RaftSnapshotWriter {
     discard()
   }
 
-  /// Appends `chunk` to the temporary file.
+  /// Appends `chunk` to the temporary file (on the storage's I/O queue).
   func write(_ chunk: Data) async throws {
+    try await storage.offloaded { [self] in try self.writeNow(chunk) }
+  }
+
+  /// Writes the trailer and syncs the file (on the storage's I/O queue), so that ``commit()``
+  /// only has to install it.
+  func prepareCommit() async throws {
+    try await storage.offloaded { [self] in _ = try self.finishFile() }
+  }
+
+  private func writeNow(_ chunk: Data) throws(FileStorageError) {
     try progress.withLock { (progress) throws(FileStorageError) in
       guard let file = progress.file else {
         throw .invalidArgument("the snapshot writer was committed or aborted")
@@ -54,7 +68,14 @@ final class FileSnapshotWriter: RaftSnapshotWriter {
 
   /// Ends the file with its description, syncs it, and makes it the storage's current snapshot.
   func commit() async throws {
-    let trailer = try progress.withLock { (progress) throws(FileStorageError) -> SnapshotTrailer in
+    let trailer = try await storage.offloaded { [self] in try self.finishFile() }
+    try await storage.offloaded { [self] in try self.install(trailer) }
+  }
+
+  /// Writes the trailer and syncs the file once; later calls return the same trailer.
+  private func finishFile() throws(FileStorageError) -> SnapshotTrailer {
+    try progress.withLock { (progress) throws(FileStorageError) -> SnapshotTrailer in
+      if let finished = progress.trailer { return finished }
       guard let file = progress.file else {
         throw .invalidArgument("the snapshot writer was committed or aborted")
       }
@@ -71,10 +92,15 @@ final class FileSnapshotWriter: RaftSnapshotWriter {
       }
       file.close()
       progress.file = nil
+      progress.trailer = trailer
       return trailer
     }
-    do {
+  }
+
+  private func install(_ trailer: SnapshotTrailer) throws(FileStorageError) {
+    do throws(FileStorageError) {
       try storage.installSnapshot(temporaryName: temporaryName, trailer: trailer)
+      progress.withLock { $0.installed = true }
     } catch {
       try? storage.files.remove(temporaryName)
       throw error
@@ -87,13 +113,12 @@ final class FileSnapshotWriter: RaftSnapshotWriter {
   }
 
   private func discard() {
-    let file = progress.withLock { progress in
+    let (file, leftover) = progress.withLock { progress in
       defer { progress.file = nil }
-      return progress.file
+      return (progress.file, progress.file != nil || (progress.trailer != nil && !progress.installed))
     }
-    if let file {
-      file.close()
-      try? storage.files.remove(temporaryName)
-    }
+    file?.close()
+    if leftover { try? storage.files.remove(temporaryName) }
   }
+
 }

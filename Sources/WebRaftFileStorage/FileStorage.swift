@@ -194,7 +194,7 @@ public final class FileStorage: RaftStorage {
   }
 
   /// Runs blocking file work on the storage's I/O queue and waits for it.
-  private func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
       ioQueue.async {
         do {

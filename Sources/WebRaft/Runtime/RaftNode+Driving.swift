@@ -335,6 +335,8 @@ extension RaftNode {
         let counting = CountingSnapshotWriter(writer)
         do {
           try await captured.write(to: counting)
+          // Sync the file here, in the background; the node's loop only installs it.
+          try await writer.prepareCommit()
         } catch {
           await writer.abort()
           throw error
@@ -400,6 +402,10 @@ private final class CountingSnapshotWriter: RaftSnapshotWriter, @unchecked Senda
   func write(_ chunk: Data) async throws {
     count += chunk.count
     try await inner.write(chunk)
+  }
+
+  func prepareCommit() async throws {
+    try await inner.prepareCommit()
   }
 
   func commit() async throws {

@@ -44,6 +44,11 @@ public protocol RaftSnapshotWriter: AnyObject, Sendable {
   /// Appends bytes to the snapshot.
   func write(_ chunk: Data) async throws
 
+  /// Makes the bytes written so far durable without making the snapshot current, so that the
+  /// slow part of a commit (syncing a large file) can run in the background. ``commit()`` must
+  /// still be called; it may then skip that work. The default does nothing.
+  func prepareCommit() async throws
+
   /// Makes the snapshot durable and current. Stored entries up to its index are removed; if the
   /// stored entry at its index does not have its term, every stored entry is removed (the log
   /// conflicted with the snapshot).
@@ -51,6 +56,11 @@ public protocol RaftSnapshotWriter: AnyObject, Sendable {
 
   /// Discards the snapshot being written.
   func abort() async
+}
+
+extension RaftSnapshotWriter {
+  /// Does nothing: ``RaftSnapshotWriter/commit()`` does all the work.
+  public func prepareCommit() async throws {}
 }
 
 /// Reads a stored snapshot in chunks.
