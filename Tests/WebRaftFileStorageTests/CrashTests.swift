@@ -127,13 +127,17 @@ struct CrashTests {
       return Child(pid: pid, output: pipeEnds[0])
     }
 
-    /// Reads until a whole line that starts with `prefix` arrived, or the child ended.
-    mutating func waitForLine(startingWith prefix: String, timeout: Int32) -> Bool {
+    /// Reads until a whole line that starts with `prefix` arrived, or the child ended. It waits
+    /// with `Task.sleep`, never blocking one of the few cooperative threads the other tests share.
+    mutating func waitForLine(startingWith prefix: String, timeout: Int32) async -> Bool {
       let deadline = DispatchlessClock.now + Double(timeout) / 1_000
       while !lines().contains(where: { $0.hasPrefix(prefix) }) {
-        let remaining = Int32(max(0, (deadline - DispatchlessClock.now) * 1_000))
+        if DispatchlessClock.now >= deadline { return false }
         var descriptor = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
-        if remaining == 0 || poll(&descriptor, 1, remaining) <= 0 { return false }
+        if poll(&descriptor, 1, 0) <= 0 {
+          try? await Task.sleep(for: .milliseconds(1))
+          continue
+        }
         if !readAvailable() { return lines().contains(where: { $0.hasPrefix(prefix) }) }
       }
       return true
@@ -228,13 +232,13 @@ struct CrashTests {
 
     while kills < 200 || DispatchlessClock.now - started < 5 {
       var child = try Child.spawn(path, directory: storagePath, seed: random.next(), log: log)
-      guard child.waitForLine(startingWith: "R ", timeout: 20_000) else {
+      guard await child.waitForLine(startingWith: "R ", timeout: 20_000) else {
         _ = try child.kill()
         Issue.record(
           "the child did not start: \(String(decoding: readFile(log).suffix(2_000), as: UTF8.self))")
         return
       }
-      usleep(UInt32.random(in: 0...40_000, using: &random))
+      try await Task.sleep(for: .microseconds(UInt64.random(in: 0...40_000, using: &random)))
       let status = try child.kill()
       // The child must have been killed, not have failed on its own.
       guard status & 0x7F == SIGKILL else {

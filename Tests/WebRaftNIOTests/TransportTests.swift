@@ -23,10 +23,21 @@ func startTransport(
   var configuration = localConfiguration(cluster: cluster, peers: peers)
   configuration.listenAddress.port = port
   configure(&configuration)
-  let transport = try TCPTransport(
-    id: id, configuration: configuration, logger: logs.logger("\(id)"), security: security)
-  try await transport.start()
-  return transport
+  // A test that restarts a node on its old port can find it taken for a moment (the old socket
+  // closing, or another test's outbound connection given that port): retry for a few seconds.
+  var attempt = 0
+  while true {
+    let transport = try TCPTransport(
+      id: id, configuration: configuration, logger: logs.logger("\(id)"), security: security)
+    do {
+      try await transport.start()
+      return transport
+    } catch let error as IOError where error.errnoCode == EADDRINUSE && port != 0 && attempt < 50 {
+      attempt += 1
+      await transport.shutdown()
+      try await Task.sleep(for: .milliseconds(100))
+    }
+  }
 }
 
 /// A bare TCP client that writes whatever a test gives it and keeps what it receives.

@@ -8,6 +8,10 @@ import Synchronization
 final class Mailbox: Sendable {
   private struct State {
     var messages: [RaftMessage] = []
+    /// Whether a pump is running or about to start.
+    var running = false
+    /// Counts pumps, so that a late handle never replaces a newer pump's.
+    var generation: UInt64 = 0
     var pump: Task<Void, Never>?
     var startPump: (@Sendable () -> Task<Void, Never>)?
     var closed = false
@@ -22,18 +26,36 @@ final class Mailbox: Sendable {
 
   /// Adds a received message, starting the pump if it is idle.
   func post(_ message: RaftMessage) {
-    state.withLock { state in
-      guard !state.closed else { return }
+    let start = state.withLock { state -> (@Sendable () -> Task<Void, Never>, UInt64)? in
+      guard !state.closed else { return nil }
       state.messages.append(message)
-      if state.pump == nil, let start = state.startPump { state.pump = start() }
+      return claimPump(&state)
     }
+    if let start { launch(start.0, generation: start.1) }
   }
 
   /// Starts the pump if it is idle (the node has work of its own).
   func wake() {
+    let start = state.withLock { state -> (@Sendable () -> Task<Void, Never>, UInt64)? in
+      guard !state.closed else { return nil }
+      return claimPump(&state)
+    }
+    if let start { launch(start.0, generation: start.1) }
+  }
+
+  /// Marks a pump as running if none is, and says how to start it (outside the lock: creating a
+  /// task under the lock made every sender wait for it).
+  private func claimPump(_ state: inout State) -> (@Sendable () -> Task<Void, Never>, UInt64)? {
+    guard !state.running, let start = state.startPump else { return nil }
+    state.running = true
+    state.generation &+= 1
+    return (start, state.generation)
+  }
+
+  private func launch(_ start: @Sendable () -> Task<Void, Never>, generation: UInt64) {
+    let task = start()
     state.withLock { state in
-      guard !state.closed else { return }
-      if state.pump == nil, let start = state.startPump { state.pump = start() }
+      if state.generation == generation { state.pump = task }
     }
   }
 
@@ -51,6 +73,7 @@ final class Mailbox: Sendable {
   func finishIfIdle() -> Bool {
     state.withLock { state in
       guard state.messages.isEmpty || state.closed else { return false }
+      state.running = false
       state.pump = nil
       return true
     }
