@@ -108,19 +108,22 @@ if wanted kv; then
 fi
 
 if wanted failover; then
-  if [ -x "$here/scripts/failover.sh" ]; then
-    ours=$(bash "$here/scripts/failover.sh" raftkv 2>/dev/null | number_before "ms median") || true
-    peer=$(bash "$here/scripts/failover.sh" etcd 2>/dev/null | number_before "ms median") || true
-    report failover "${ours:-0}" "${peer:-0}" lower
-  else
-    log "skip failover: scripts/failover.sh is missing"
-  fi
+  log "building raftkv in release for the failover comparison"
+  (cd "$here" && swift build -c release --product raftkv --scratch-path "$here/.build-compare" >&2)
+  trials=${FAILOVER_TRIALS:-20}
+  ours_out=$(python3 "$here/scripts/failover.py" --trials "$trials" --binary "$here/.build-compare/release/raftkv" 2>&1 || true)
+  peer_out=$(python3 "$peers_dir/etcd_failover.py" --trials "$trials" 2>&1 || true)
+  printf '%s\n' "$ours_out" | tail -n 1 >&2
+  printf '%s\n' "$peer_out" | tail -n 2 >&2
+  ours=$(printf '%s\n' "$ours_out" | number_before "ms median") || true
+  peer=$(printf '%s\n' "$peer_out" | grep -oiE "median[^0-9]*[0-9]+(\.[0-9]+)?" | grep -oE "[0-9]+(\.[0-9]+)?$" | head -n 1) || true
+  report failover "${ours:-0}" "${peer:-0}" lower
 fi
 
 if wanted restart; then
   if [ -x "$bin/StorageBenchmark" ]; then
-    out=$("$bin/StorageBenchmark" --restart-only 2>&1 || true)
-    printf '%s\n' "$out" | grep -i restart >&2 || true
+    out=$("$bin/StorageBenchmark" --skip-appends 2>&1 || true)
+    printf '%s\n' "$out" | grep -iE "restart|round" || true
   fi
 fi
 
