@@ -419,6 +419,11 @@ public final class ClusterSimulator {
     trace.combine(7)
     trace.combine(entry.index)
     trace.combine(entry.term)
+    settleProposals(at: entry, on: node)
+  }
+
+  /// Settles the proposals made on `node` that `entry`, now in its state machine, decides.
+  private func settleProposals(at entry: LogEntry, on node: SimulatedNode) {
     if let waiting = node.waitingAppended.removeValue(forKey: entry.index) {
       for position in waiting {
         guard case .appended(_, let term)? = proposals[position].ticket else { continue }
@@ -601,8 +606,13 @@ public final class ClusterSimulator {
           + "\(node.stateMachine.count) entries")
     }
     node.storage.commitSnapshot(metadata, data: incoming.data)
+    let previouslyApplied = node.stateMachine.count
     node.stateMachine = contents
     try checker.snapshot(metadata, contents: contents, restoredOn: node.id)
+    // Proposals made on this node whose entries the snapshot covers are settled by it.
+    for entry in contents[previouslyApplied...] {
+      settleProposals(at: entry, on: node)
+    }
     node.core!.snapshotInstalled(metadata)
     snapshotsInstalled += 1
     note(17, node.position, "\(node.id) installed a snapshot at \(metadata.index)/\(metadata.term)")

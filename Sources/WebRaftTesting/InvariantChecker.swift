@@ -5,7 +5,10 @@
 /// incremental (they look at what changed), with a full pass every few hundred steps. A violation
 /// throws a ``SimulationFailure`` that names the seed. The properties:
 ///
-/// - **Election safety**: at most one leader per term.
+/// - **Election safety**: at most one leader per term. A leader counts once its leadership could be
+///   seen: it sent a message in its term or stored its term durably. A node that is the only voter
+///   becomes leader without a message; if it crashes before its new term is durable, it may lead
+///   that term again after a restart, and nobody could tell the two apart.
 /// - **Log matching**: two logs holding an entry with the same index and term hold the same entry
 ///   and the same term just before it, hence identical prefixes. Every entry that ever left a node
 ///   (stored durably or sent in an append) is remembered and every log is compared with them. An
@@ -315,12 +318,13 @@ public struct InvariantChecker {
           + "\(core.votedFor?.rawValue ?? "none") in that term: it forgot its vote")
     }
 
-    // Election safety.
+    // Election safety, for leaders whose leadership could be seen.
     if core.role == .leader {
-      if let other = leaderOfTerm[core.term], other != id {
+      let visible = records[at].exposedTerm >= core.term || records[at].durableTerm >= core.term
+      if visible, let other = leaderOfTerm[core.term], other != id {
         throw failure("election safety: two leaders in term \(core.term), \(other) and \(id)")
       }
-      leaderOfTerm[core.term] = id
+      if visible { leaderOfTerm[core.term] = id }
       if records[at].leaderTerm != core.term {
         records[at].leaderTerm = core.term
         records[at].leaderCommittedChecked = core.snapshotIndex
