@@ -11,7 +11,9 @@ private func write(_ client: Int, _ call: UInt64, _ returned: UInt64, _ value: S
   Operation(client: client, key: "k", call: call, returned: returned, kind: .write(value))
 }
 
-private func cas(_ client: Int, _ call: UInt64, _ returned: UInt64, _ from: String?, _ to: String, _ ok: Bool?)
+private func cas(
+  _ client: Int, _ call: UInt64, _ returned: UInt64, _ from: String?, _ to: String, _ ok: Bool?
+)
   -> Operation
 {
   Operation(
@@ -27,9 +29,13 @@ struct LinearizabilityCheckerTests {
   func linearizableHistories() {
     #expect(checker.check([write(1, 0, 10, "a"), read(2, 20, 30, "a")]) == .linearizable)
     // Overlapping write and read: the read may see either value.
-    #expect(checker.check([write(1, 0, 10, "a"), write(1, 20, 40, "b"), read(2, 25, 35, "a")]) == .linearizable)
-    #expect(checker.check([write(1, 0, 10, "a"), write(1, 20, 40, "b"), read(2, 25, 35, "b")]) == .linearizable)
-    #expect(checker.check([read(1, 0, 5, nil), cas(2, 6, 9, nil, "x", true), read(1, 10, 12, "x")]) == .linearizable)
+    #expect(
+      checker.check([write(1, 0, 10, "a"), write(1, 20, 40, "b"), read(2, 25, 35, "a")]) == .linearizable)
+    #expect(
+      checker.check([write(1, 0, 10, "a"), write(1, 20, 40, "b"), read(2, 25, 35, "b")]) == .linearizable)
+    #expect(
+      checker.check([read(1, 0, 5, nil), cas(2, 6, 9, nil, "x", true), read(1, 10, 12, "x")]) == .linearizable
+    )
   }
 
   @Test("a stale read after a completed write is a violation")

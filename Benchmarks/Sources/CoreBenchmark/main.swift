@@ -110,5 +110,6 @@ let p50 = Double(latencies[latencies.count / 2]) / 1000
 let p99 = Double(latencies[latencies.count * 99 / 100]) / 1000
 print(
   String(
-    format: "core-batch%d: n=%d size=%d  %.0f commits/s  round p50=%.1fus p99=%.1fus  allocations/commit=%.1f",
+    format:
+      "core-batch%d: n=%d size=%d  %.0f commits/s  round p50=%.1fus p99=%.1fus  allocations/commit=%.1f",
     options.batch, done, options.size, Double(done) / elapsed, p50, p99, allocations))
