@@ -14,6 +14,8 @@ let package = Package(
   targets: [
     // Counts heap allocations by interposing malloc and friends (benchmarks only).
     .target(name: "MallocCounter"),
+    // The closed-loop measurement shared by the runtime and TCP benchmarks.
+    .target(name: "BenchmarkSupport", swiftSettings: [.treatAllWarnings(as: .error)]),
     // core-batch1/64/1000: the pure core, three nodes in one process (compare: rawbench).
     .executableTarget(
       name: "CoreBenchmark",
@@ -24,7 +26,7 @@ let package = Package(
     .executableTarget(
       name: "RuntimeBenchmark",
       dependencies: [
-        .product(name: "WebRaft", package: "WebRaft"), "MallocCounter",
+        .product(name: "WebRaft", package: "WebRaft"), "MallocCounter", "BenchmarkSupport",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: [.treatAllWarnings(as: .error)]
@@ -40,7 +42,7 @@ let package = Package(
       name: "TCPBenchmark",
       dependencies: [
         .product(name: "WebRaft", package: "WebRaft"),
-        .product(name: "WebRaftNIO", package: "WebRaft"), "MallocCounter",
+        .product(name: "WebRaftNIO", package: "WebRaft"), "MallocCounter", "BenchmarkSupport",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

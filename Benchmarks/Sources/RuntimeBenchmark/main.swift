@@ -1,3 +1,4 @@
+import BenchmarkSupport
 // runtime-w1 / runtime-w256: the full runtime (RaftNode actors, timers, queues), three nodes in
 // one process on the in-memory transport with in-memory storage, W concurrent proposers on the
 // leader, 16-byte commands, each proposal waited for until applied on the leader. The same
@@ -63,34 +64,17 @@ for _ in 0..<100 { try await leader.propose(command) }
 let perWriter = options.count / options.writers
 let allocationsBefore = webraft_allocation_count()
 let start = ContinuousClock.now
-let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
-  for _ in 0..<options.writers {
-    group.addTask {
-      var own: [Duration] = []
-      own.reserveCapacity(perWriter)
-      for _ in 0..<perWriter {
-        let began = ContinuousClock.now
-        try await leader.propose(command)
-        own.append(ContinuousClock.now - began)
-      }
-      return own
-    }
-  }
-  var all: [Duration] = []
-  for try await own in group { all.append(contentsOf: own) }
-  return all.sorted()
+let latencies = try await closedLoopLatencies(writers: options.writers, perWriter: perWriter) {
+  try await leader.propose(command)
 }
 let elapsed = ContinuousClock.now - start
 let total = perWriter * options.writers
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let seconds = elapsed.seconds
 let allocations = Double(webraft_allocation_count() - allocationsBefore) / Double(total)
-func microseconds(_ duration: Duration) -> Double {
-  Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
-}
 print(
   String(
     format: "runtime-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus  allocations/commit=%.1f",
     options.writers, total, options.size, Double(total) / seconds,
-    microseconds(latencies[latencies.count / 2]), microseconds(latencies[latencies.count * 99 / 100]),
+    latencies[latencies.count / 2].microseconds, latencies[latencies.count * 99 / 100].microseconds,
     allocations))
 for node in nodes { await node.shutdown() }
