@@ -36,9 +36,11 @@ func testConfiguration(
   checkQuorum: Bool = true,
   maxInflightAppends: Int = 256,
   maxEntriesPerAppend: Int = 4096,
-  maxApplyBatch: Int = 4096
+  maxApplyBatch: Int = 4096,
+  commitNotificationDelay: Duration = .zero
 ) -> RaftConfiguration {
   var configuration = RaftConfiguration()
+  configuration.commitNotificationDelay = commitNotificationDelay
   configuration.preVote = preVote
   configuration.checkQuorum = checkQuorum
   configuration.maxInflightAppends = maxInflightAppends
@@ -275,6 +277,11 @@ func makeStableCluster(
   var cluster = MiniCluster(cores)
   cluster.deliver(sent.filter { $0.kindName == "append" })
   cluster.stabilize()
+  if configuration.commitNotificationDelay > .zero {
+    // Let the leader tell the followers about the no-op's commit.
+    cluster.tick(now: cluster.nodes[voters[0]]!.now + configuration.commitNotificationDelay.wholeMilliseconds)
+    cluster.stabilize()
+  }
   for id in voters {
     #expect(cluster.nodes[id]!.commitIndex == 1)
   }

@@ -43,6 +43,13 @@ public struct RaftConfiguration: Hashable, Sendable {
   /// How much faster than the leader's clock a follower's clock may run. Lease reads trust the
   /// leader's lease for `heartbeatTimeout` minus this margin after a quorum confirmed it.
   public var maxClockDrift: Duration = .milliseconds(20)
+  /// How long a leader waits for the next append to carry an advanced commit index to its
+  /// followers before it sends them an append just for that. Under load every append carries it,
+  /// which saves a message to and an answer from each follower per commit; an idle cluster's
+  /// followers learn of a commit within this delay plus one tick of the node's timer (at most
+  /// 10 ms). Zero sends it at once, as the Raft paper does. Leaders never wait to commit, and
+  /// reads on followers are not delayed: their read round carries the commit index.
+  public var commitNotificationDelay: Duration = .zero
 
   /// Creates the default configuration.
   public init() {}
@@ -69,6 +76,11 @@ public struct RaftConfiguration: Hashable, Sendable {
     if electionTimeout.lowerBound < .milliseconds(1) {
       throw .invalidConfiguration(
         "electionTimeout must be at least 1 ms (the core counts whole milliseconds), got \(electionTimeout.lowerBound)"
+      )
+    }
+    if commitNotificationDelay < .zero || commitNotificationDelay > heartbeatInterval {
+      throw .invalidConfiguration(
+        "commitNotificationDelay must be between 0 and heartbeatInterval (\(heartbeatInterval)), got \(commitNotificationDelay)"
       )
     }
     if heartbeatTimeout <= heartbeatInterval {

@@ -30,6 +30,7 @@ extension RaftCore {
     setTerm(newTerm)
     if previous == .leader { leadershipLost() }
     role = .follower
+    commitNotificationDeadline = nil
     progress.removeAll()
     peerOrder.removeAll()
     votes.removeAll()

@@ -71,6 +71,8 @@ extension RaftCore {
 
   /// Sends every follower what it is missing, as far as its window allows.
   mutating func flushAppends() {
+    // Every follower that can take an append gets one, carrying the commit index.
+    commitNotificationDeadline = nil
     for peer in peerOrder {
       sendAppend(to: peer, allowEmpty: true)
       // Pipelining: keep sending while the window allows and entries remain.
@@ -240,7 +242,13 @@ extension RaftCore {
       uncommittedBytes -= entry.byteCount
     }
     if uncommittedBytes < 0 { uncommittedBytes = 0 }
-    appendsDue = true
+    // Followers learn the new commit index from the next append; if none goes out soon, from an
+    // append sent just for it.
+    if commitNotificationDelay == 0 {
+      appendsDue = true
+    } else if commitNotificationDeadline == nil {
+      commitNotificationDeadline = now + commitNotificationDelay
+    }
     // Reads that waited for the first commit of this term get their index.
     assignReadIndexes()
     // A leader removed from the cluster steps down once its removal is committed (§4.2.2),

@@ -59,6 +59,8 @@ public struct RaftCore: Sendable {
   var handedOut: HandedOut?
   /// The leader has entries or a commit index to send.
   var appendsDue = false
+  /// When the leader sends followers an advanced commit index that no append carried yet.
+  var commitNotificationDeadline: UInt64?
   /// Payload bytes of this leader's proposals not yet committed.
   var uncommittedBytes = 0
   /// Origins of recently appended forwarded proposals, so that a duplicated message is appended once.
@@ -116,6 +118,7 @@ public struct RaftCore: Sendable {
   let electionMaximum: UInt64
   let heartbeatInterval: UInt64
   let heartbeatTimeout: UInt64
+  let commitNotificationDelay: UInt64
 
   /// A membership entry's index and value.
   struct MembershipAt: Hashable, Sendable {
@@ -186,6 +189,7 @@ public struct RaftCore: Sendable {
     self.electionMaximum = configuration.electionTimeout.upperBound.wholeMilliseconds
     self.heartbeatInterval = configuration.heartbeatInterval.wholeMilliseconds
     self.heartbeatTimeout = configuration.heartbeatTimeout.wholeMilliseconds
+    self.commitNotificationDelay = configuration.commitNotificationDelay.wholeMilliseconds
     for entry in state.entries {
       if case .membership(let value) = entry.payload {
         membershipEntries.append(MembershipAt(index: entry.index, membership: value))
@@ -224,8 +228,9 @@ public struct RaftCore: Sendable {
   public var nextDeadline: UInt64 {
     switch role {
     case .leader:
-      return configuration.checkQuorum
-        ? min(heartbeatDeadline, checkQuorumDeadline) : heartbeatDeadline
+      let timers =
+        configuration.checkQuorum ? min(heartbeatDeadline, checkQuorumDeadline) : heartbeatDeadline
+      return min(timers, commitNotificationDeadline ?? .max)
     case .follower, .preCandidate, .candidate:
       return electionDeadline
     }
@@ -255,6 +260,9 @@ public struct RaftCore: Sendable {
     if newNow > now { now = newNow }
     switch role {
     case .leader:
+      if let deadline = commitNotificationDeadline, now >= deadline {
+        appendsDue = true
+      }
       if now >= heartbeatDeadline {
         heartbeatDeadline = now + heartbeatInterval
         broadcastHeartbeat()

@@ -1,62 +1,66 @@
 import Synchronization
 
-/// The messages a node received and has not stepped yet, and the single task that works them off.
+/// The messages a node received and has not stepped yet, and who works them off.
 ///
 /// Transports post from any thread without waiting; the node's pump takes everything waiting at
 /// once, so that messages that arrive while a storage write is in progress go into one batch.
-/// At most one pump runs at a time; posting to an idle mailbox starts one.
+/// At most one pump runs at a time. Posting to an idle mailbox either starts a pump task or, for
+/// a hand-off (``handOff(_:)``), lets the caller run the pump in its own task, which saves a
+/// thread switch when nodes share a process.
 final class Mailbox: Sendable {
   private struct State {
     var messages: [RaftMessage] = []
     /// Whether a pump is running or about to start.
     var running = false
-    /// Counts pumps, so that a late handle never replaces a newer pump's.
-    var generation: UInt64 = 0
-    var pump: Task<Void, Never>?
-    var startPump: (@Sendable () -> Task<Void, Never>)?
+    var pump: (@Sendable () async -> Void)?
     var closed = false
+    /// Tasks waiting for the running pump to finish (see ``waitUntilIdle()``).
+    var idleWaiters: [CheckedContinuation<Void, Never>] = []
   }
 
   private let state = Mutex(State())
 
-  /// Sets how a pump is started (once the node exists).
-  func setPumpStarter(_ start: @escaping @Sendable () -> Task<Void, Never>) {
-    state.withLock { $0.startPump = start }
+  /// Sets the pump (once the node exists): it works off everything, then calls
+  /// ``finishIfIdle()`` until that returns true.
+  func setPump(_ pump: @escaping @Sendable () async -> Void) {
+    state.withLock { $0.pump = pump }
   }
 
-  /// Adds a received message, starting the pump if it is idle.
+  /// Adds a received message, starting a pump task if none is running.
   func post(_ message: RaftMessage) {
-    let start = state.withLock { state -> (@Sendable () -> Task<Void, Never>, UInt64)? in
+    let pump = state.withLock { state -> (@Sendable () async -> Void)? in
       guard !state.closed else { return nil }
       state.messages.append(message)
-      return claimPump(&state)
+      return claimPump(&state) ? state.pump : nil
     }
-    if let start { launch(start.0, generation: start.1) }
+    // Started outside the lock: creating a task under it made every sender wait for it.
+    if let pump { Task { await pump() } }
   }
 
-  /// Starts the pump if it is idle (the node has work of its own).
-  func wake() {
-    let start = state.withLock { state -> (@Sendable () -> Task<Void, Never>, UInt64)? in
+  /// Adds a received message and, when no pump is running, runs one in the caller's task.
+  func handOff(_ message: RaftMessage) async {
+    let pump = state.withLock { state -> (@Sendable () async -> Void)? in
       guard !state.closed else { return nil }
-      return claimPump(&state)
+      state.messages.append(message)
+      return claimPump(&state) ? state.pump : nil
     }
-    if let start { launch(start.0, generation: start.1) }
+    if let pump { await pump() }
   }
 
-  /// Marks a pump as running if none is, and says how to start it (outside the lock: creating a
-  /// task under the lock made every sender wait for it).
-  private func claimPump(_ state: inout State) -> (@Sendable () -> Task<Void, Never>, UInt64)? {
-    guard !state.running, let start = state.startPump else { return nil }
+  /// Starts a pump task if none is running (the node has work of its own).
+  func wake() {
+    let pump = state.withLock { state -> (@Sendable () async -> Void)? in
+      guard !state.closed else { return nil }
+      return claimPump(&state) ? state.pump : nil
+    }
+    if let pump { Task { await pump() } }
+  }
+
+  /// Marks a pump as running if none is.
+  private func claimPump(_ state: inout State) -> Bool {
+    guard !state.running, state.pump != nil else { return false }
     state.running = true
-    state.generation &+= 1
-    return (start, state.generation)
-  }
-
-  private func launch(_ start: @Sendable () -> Task<Void, Never>, generation: UInt64) {
-    let task = start()
-    state.withLock { state in
-      if state.generation == generation { state.pump = task }
-    }
+    return true
   }
 
   /// Takes every waiting message.
@@ -71,20 +75,34 @@ final class Mailbox: Sendable {
 
   /// Marks the pump finished when no message is waiting; false when one arrived meanwhile.
   func finishIfIdle() -> Bool {
-    state.withLock { state in
-      guard state.messages.isEmpty || state.closed else { return false }
+    let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
+      guard state.messages.isEmpty || state.closed else { return nil }
       state.running = false
-      state.pump = nil
-      return true
+      defer { state.idleWaiters.removeAll() }
+      return state.idleWaiters
     }
+    guard let waiters else { return false }
+    for waiter in waiters { waiter.resume() }
+    return true
   }
 
-  /// Refuses further messages and returns the running pump, if any, to wait for.
-  func close() -> Task<Void, Never>? {
+  /// Refuses further messages; no pump starts from now on.
+  func close() {
     state.withLock { state in
       state.closed = true
       state.messages.removeAll()
-      return state.pump
+    }
+  }
+
+  /// Returns once no pump is running.
+  func waitUntilIdle() async {
+    await withCheckedContinuation { continuation in
+      let idle = state.withLock { state in
+        if !state.running { return true }
+        state.idleWaiters.append(continuation)
+        return false
+      }
+      if idle { continuation.resume() }
     }
   }
 }

@@ -100,7 +100,7 @@ extension RaftNode {
       if case .appendEntries(let append) = message.body, !append.entries.isEmpty {
         metrics.entryBytesSent.increment(by: append.entries.reduce(0) { $0 + $1.byteCount })
       }
-      peer(for: message.to).write(message)
+      await peer(for: message.to).send(message)
     }
     metrics.messagesSent.increment(by: ready.messages.count)
     for rejection in ready.rejectedProposals {

@@ -158,15 +158,18 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     self.started = clock.now
     let mailbox = Mailbox()
     self.mailbox = mailbox
-    self.inbound = RaftInbound { message in mailbox.post(message) }
+    self.inbound = RaftInbound(
+      deliver: { message in mailbox.post(message) },
+      handOff: { message in await mailbox.handOff(message) })
     logger.info(
       "raft node starting",
       metadata: [
         "node": "\(id)", "term": "\(core.term)", "lastIndex": "\(core.lastIndex)",
         "snapshotIndex": "\(core.snapshotIndex)", "members": "\(core.membership.members.sorted())",
       ])
-    mailbox.setPumpStarter { [weak self] in
-      Task { await self?.pump() }
+    mailbox.setPump { [weak self] in
+      guard let self else { return }
+      await self.pump()
     }
     let interval = Self.tickInterval(configuration)
     self.tickTask = Task { [weak self] in
@@ -401,7 +404,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func shutdown() async {
     if failure == nil { failure = .shutdown }
     tickTask?.cancel()
-    if let pump = mailbox.close() { await pump.value }
+    mailbox.close()
+    await mailbox.waitUntilIdle()
     if let snapshotTask {
       snapshotTask.cancel()
       await snapshotTask.value

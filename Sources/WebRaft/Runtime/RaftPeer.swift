@@ -12,6 +12,12 @@ public protocol RaftPeer: Sendable {
   /// Sends a message to the node (the seed's `write(payload)`).
   func write(_ message: RaftMessage)
 
+  /// Sends a message from the node's own task. The default calls ``write(_:)``; an in-process
+  /// transport can instead hand the message over with ``RaftInbound/handOff(_:)``, which lets
+  /// an idle receiver work it off in the sender's task, without a thread switch. It must not
+  /// wait for anything else: no network round trip, no unbounded queue.
+  nonisolated(nonsending) func send(_ message: RaftMessage) async
+
   /// Releases the connection: the node no longer needs this peer.
   func close()
 }
@@ -19,6 +25,11 @@ public protocol RaftPeer: Sendable {
 extension RaftPeer {
   /// Does nothing: peers without resources need no closing.
   public func close() {}
+
+  /// Calls ``write(_:)``.
+  public nonisolated(nonsending) func send(_ message: RaftMessage) async {
+    write(message)
+  }
 }
 
 /// How a transport hands received messages to the node (the seed's `gotData`).
@@ -27,14 +38,37 @@ extension RaftPeer {
 /// also available as ``RaftNode/inbound``. It never blocks: messages queue in order.
 public struct RaftInbound: Sendable {
   private let deliver: @Sendable (RaftMessage) -> Void
+  private let deliverInTask: (@Sendable (RaftMessage) async -> Void)?
 
   /// Creates an inbound that calls `deliver` for each message.
   public init(_ deliver: @escaping @Sendable (RaftMessage) -> Void) {
     self.deliver = deliver
+    self.deliverInTask = nil
+  }
+
+  /// Creates a node's inbound.
+  init(
+    deliver: @escaping @Sendable (RaftMessage) -> Void,
+    handOff: @escaping @Sendable (RaftMessage) async -> Void
+  ) {
+    self.deliver = deliver
+    self.deliverInTask = handOff
   }
 
   /// Delivers a message received from another node (the seed's `gotData(payload)`).
   public func gotData(_ message: RaftMessage) {
     deliver(message)
+  }
+
+  /// Delivers a message like ``gotData(_:)``, but when the receiving node is idle it works the
+  /// message off in the caller's task and returns after that, instead of waking a task of its
+  /// own: for transports between nodes of one process, where it saves a thread switch per
+  /// message. Call it only from a task that may wait for the receiver's storage write.
+  public func handOff(_ message: RaftMessage) async {
+    if let deliverInTask {
+      await deliverInTask(message)
+    } else {
+      deliver(message)
+    }
   }
 }
