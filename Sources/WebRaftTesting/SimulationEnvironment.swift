@@ -8,6 +8,8 @@
 ///
 /// - `WEBRAFT_SEED=N` replays one seed (a scenario's seed, or one fuzzer seed);
 /// - `WEBRAFT_FUZZ_SEEDS=N` runs the fuzzer over N seeds (`WEBRAFT_FUZZ_FIRST=M` starts at M);
+/// - `WEBRAFT_LINEARIZABILITY_SEEDS=N` runs the key-value linearizability check over N seeds per
+///   read mode (`WEBRAFT_FUZZ_FIRST=M` starts at M);
 /// - `WEBRAFT_TRACE=N` keeps the last N steps of a run and prints them with a failure.
 public enum SimulationEnvironment {
   private static func number(_ name: String) -> UInt64? {
@@ -34,6 +36,16 @@ public enum SimulationEnvironment {
   public static func fuzzSeeds(defaultCount: Int) -> [UInt64] {
     if let seed = replaySeed { return [seed] }
     let count = number("WEBRAFT_FUZZ_SEEDS") ?? UInt64(defaultCount)
+    let first = number("WEBRAFT_FUZZ_FIRST") ?? 1
+    guard count > 0 else { return [] }
+    return Array(first..<(first + count))
+  }
+
+  /// The seeds of a seeded test: the one in `WEBRAFT_SEED`, or as many as the environment
+  /// variable `countVariable` says (default `defaultCount`) from `WEBRAFT_FUZZ_FIRST` (default 1) on.
+  public static func seeds(countVariable: String, defaultCount: Int) -> [UInt64] {
+    if let seed = replaySeed { return [seed] }
+    let count = number(countVariable) ?? UInt64(defaultCount)
     let first = number("WEBRAFT_FUZZ_FIRST") ?? 1
     guard count > 0 else { return [] }
     return Array(first..<(first + count))
