@@ -74,6 +74,10 @@ public final class ClusterSimulator {
   public private(set) var snapshotsTaken = 0
   /// The number of snapshots followers installed from their leader (InstallSnapshot).
   public private(set) var snapshotsInstalled = 0
+  /// Called with every change to a node's durable storage, in the order the changes happen: the
+  /// node, the change, and the node's storage after it. A test can replay the writes into a real
+  /// storage and check that it recovers what the simulator keeps after a crash.
+  public var storageObserver: ((NodeID, SimulatedStorageEvent, SimulatedStorage) -> Void)?
 
   var nodes: [SimulatedNode] = []
   private let positions: [NodeID: Int]
@@ -356,6 +360,7 @@ public final class ClusterSimulator {
       if let problem = node.storage.write(hardState: ready.hardState, entries: ready.entries) {
         throw failure("\(node.id) broke the storage contract: \(problem)")
       }
+      storageObserver?(node.id, .persisted(hardState: ready.hardState, entries: ready.entries), node.storage)
       if let first = ready.entries.first {
         let previousTerm =
           first.index - 1 == node.storage.state.snapshot.index
@@ -467,6 +472,10 @@ public final class ClusterSimulator {
   public func crash(_ id: NodeID) throws(SimulationFailure) {
     let node = node(id)
     guard node.isUp else { return }
+    storageObserver?(
+      id,
+      .crashed(lostHardState: node.pendingReady?.hardState, lostEntries: node.pendingReady?.entries ?? []),
+      node.storage)
     node.core = nil
     node.pendingReady = nil
     node.writeToken += 1
@@ -576,8 +585,9 @@ public final class ClusterSimulator {
     nextSnapshotID += 1
     snapshotContents[id] = node.stateMachine
     try checker.snapshot(metadata, contents: node.stateMachine, restoredOn: nil)
-    node.storage.commitSnapshot(
-      metadata, data: SnapshotImage.encode(id: id, metadata: metadata, fillerLength: snapshotFillerBytes))
+    let data = SnapshotImage.encode(id: id, metadata: metadata, fillerLength: snapshotFillerBytes)
+    node.storage.commitSnapshot(metadata, data: data)
+    storageObserver?(node.id, .snapshotCommitted(metadata, data: data), node.storage)
     node.core!.snapshotCommitted(metadata)
     snapshotsTaken += 1
     note(15, node.position, "\(node.id) took a snapshot at \(metadata.index)/\(metadata.term)")
@@ -606,6 +616,7 @@ public final class ClusterSimulator {
           + "\(node.stateMachine.count) entries")
     }
     node.storage.commitSnapshot(metadata, data: incoming.data)
+    storageObserver?(node.id, .snapshotCommitted(metadata, data: incoming.data), node.storage)
     let previouslyApplied = node.stateMachine.count
     node.stateMachine = contents
     try checker.snapshot(metadata, contents: contents, restoredOn: node.id)

@@ -72,3 +72,19 @@ public struct SimulatedStorage: Hashable, Sendable {
     snapshotData = data
   }
 }
+
+/// A change to the durable storage of one simulated node, as ``ClusterSimulator/storageObserver``
+/// reports it: a test can replay a node's writes, in order, into a real storage and compare what
+/// that storage recovers after a crash with what the simulator kept.
+public enum SimulatedStorageEvent: Hashable, Sendable {
+  /// A `Ready`'s hard state and entries became durable, as when `persist(hardState:entries:)`
+  /// returns.
+  case persisted(hardState: HardState?, entries: [LogEntry])
+  /// A snapshot, taken by the node or received from its leader, became durable and current, as
+  /// when its writer's `commit()` returns. A snapshot that is not newer than the current one is
+  /// reported too, and ignored by the storage.
+  case snapshotCommitted(SnapshotMetadata, data: Data)
+  /// The node crashed. `lostHardState` and `lostEntries` are the write that was under way and is
+  /// lost because it never became durable (nil and empty when none was).
+  case crashed(lostHardState: HardState?, lostEntries: [LogEntry])
+}
