@@ -45,14 +45,28 @@ enum LogRecovery {
     let sorted = sequences.sorted()
     var start = sorted.count - 1
     while start > 0, sorted[start - 1] == sorted[start] - 1 { start -= 1 }
-    let chain = Array(sorted[start...])
+    var chain = Array(sorted[start...])
+    // A last segment whose creation a crash interrupted (its header never reached the disk whole,
+    // and nothing was written after it) is not part of the log: drop it before replaying, so that
+    // the segment before it is the last one, whose torn tail is cut. That segment may end in a
+    // torn write too: the interrupted segment can be one that an earlier recovery deleted without
+    // syncing the directory, brought back by a second crash during a later write. Only one: the
+    // segment before it was started whole, so a header missing there is damage.
+    if chain.count > 1, try isInterruptedCreation(directory: directory, sequence: chain[chain.count - 1]) {
+      let name = StorageDirectory.segmentName(chain[chain.count - 1])
+      logger.warning(
+        "WebRaft storage: removing a log segment whose creation was interrupted by a crash",
+        metadata: ["file": "\(directory.file(name))"])
+      if repair { try directory.remove(name) }
+      chain.removeLast()
+    }
     var hardState = HardState()
     var index = LogIndex(baseIndex: 0, baseTerm: 0, lastIndex: 0, lastTerm: 0)
     var segments: [SegmentInfo] = []
     var lastDigest: UInt32 = 0
     var lastHasRecords = false
 
-    segmentLoop: for (position, sequence) in chain.enumerated() {
+    for (position, sequence) in chain.enumerated() {
       let name = StorageDirectory.segmentName(sequence)
       let isLast = position == chain.count - 1
       let file = try SystemFile.open(directory.file(name), flags: isLast && repair ? O_RDWR : O_RDONLY)
@@ -73,16 +87,6 @@ enum LogRecovery {
         switch first {
         case .invalid(let why): reason = "segment header is damaged (\(why))"
         case .record(let type, _): reason = "segment starts with a \(type) record instead of its header"
-        }
-        let validLater = bytes.withUnsafeBytes { RecordFrame.firstValidRecord(in: $0, after: 0) }
-        if isLast, position > 0, validLater == nil, case .invalid = first {
-          // A new segment whose header never reached the disk: the crash came while the log
-          // rolled over, before anything was written in it.
-          logger.warning(
-            "WebRaft storage: removing a log segment whose creation was interrupted by a crash",
-            metadata: ["file": "\(file.path)", "size": "\(size)"])
-          if repair { try directory.remove(name) }
-          break segmentLoop
         }
         throw .corruption(file: name, offset: 0, reason: reason)
       }
@@ -211,6 +215,25 @@ enum LogRecovery {
     return RecoveredLog(
       hardState: hardState, index: index, segments: segments, lastDigest: lastDigest,
       lastHasRecords: lastHasRecords, obsolete: Array(sorted[..<start]))
+  }
+
+  /// Whether segment `sequence` is one whose creation a crash interrupted: it does not start with
+  /// a whole record (its header never reached the disk) and no valid record follows.
+  private static func isInterruptedCreation(
+    directory: StorageDirectory, sequence: UInt64
+  ) throws(FileStorageError) -> Bool {
+    let file = try SystemFile.open(directory.file(StorageDirectory.segmentName(sequence)), flags: O_RDONLY)
+    defer { file.close() }
+    let size = try file.size()
+    guard size <= UInt64(Int.max) else { return false }
+    // The header is small: read the whole segment only when its start is not a valid record.
+    var bytes = try file.read(count: Int(min(size, 4_096)), at: 0)
+    if case .record = bytes.withUnsafeBytes({ RecordFrame.parse($0, at: 0) }) { return false }
+    if UInt64(bytes.count) < size {
+      bytes = try file.read(count: Int(size), at: 0)
+      if case .record = bytes.withUnsafeBytes({ RecordFrame.parse($0, at: 0) }) { return false }
+    }
+    return bytes.withUnsafeBytes { RecordFrame.firstValidRecord(in: $0, after: 0) } == nil
   }
 
   /// Adds the stored checksum of the record at `offset` to a segment digest.
