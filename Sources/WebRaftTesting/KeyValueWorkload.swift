@@ -47,6 +47,8 @@ public final class KeyValueWorkload {
     /// Linearizable reads through ReadIndex, on any node (followers ask the leader).
     case readIndex
     /// Lease reads on a node that believes it leads; ReadIndex when its lease does not hold.
+    /// The simulator's nodes share one perfect clock, so this checks the lease logic without
+    /// clock drift between nodes.
     case lease
     /// Wrong on purpose: the local state machine of a node that believes it leads, without
     /// confirming leadership or waiting for the commit index. A leader cut off by a partition, or
@@ -191,7 +193,7 @@ public final class KeyValueWorkload {
     let end = simulator.now + duration
     while true {
       poll()
-      if startsOperations { try startDueOperations() }
+      try startDueOperations()
       guard simulator.now < end else { return }
       var wake = end
       for client in clients {
@@ -275,6 +277,8 @@ public final class KeyValueWorkload {
 
   // MARK: - Starting operations
 
+  /// Makes clients give up on operations past their deadline, and start new ones when they are
+  /// due (unless ``startsOperations`` is off).
   private func startDueOperations() throws(SimulationFailure) {
     let now = simulator.now
     for position in clients.indices {
@@ -284,7 +288,7 @@ public final class KeyValueWorkload {
         clients[position].current = nil
         clients[position].nextStart = now
       }
-      guard clients[position].nextStart <= now else { continue }
+      guard startsOperations, clients[position].nextStart <= now else { continue }
       try start(client: position)
     }
   }

@@ -92,6 +92,10 @@ struct LinearizabilityTests {
       do {
         let workload = try Self.runWorkload(seed: seed, readMode: readMode)
         try workload.requireLinearizable()
+        // The network duplicates messages, forwarded proposals included: the leader must not
+        // append one twice (the store would ignore the copy, but a client without sessions would not).
+        try workload.simulator.require(
+          workload.duplicatesApplied == 0, "a command was applied \(workload.duplicatesApplied) extra times")
         total.add(workload.counts)
       } catch {
         failures += 1
@@ -113,6 +117,33 @@ struct LinearizabilityTests {
     case .localUnsafe:
       break
     }
+  }
+
+  @Test("the key-value store applies puts and compare-and-sets, and ignores a command applied twice")
+  func storeSemantics() {
+    typealias Command = SimulatedKeyValueStore.Command
+    let commands = [
+      Command(operationID: 1, key: "x", action: .put("a")),
+      Command(operationID: 2, key: "x", action: .compareAndSet(expected: "a", new: "b")),
+      Command(operationID: 3, key: "x", action: .compareAndSet(expected: "a", new: "c")),
+      Command(operationID: 4, key: "y", action: .compareAndSet(expected: nil, new: "d")),
+      Command(operationID: 1, key: "x", action: .put("a")),
+    ]
+    for command in commands {
+      #expect(Command(decoding: command.encoded) == command)
+    }
+    #expect(Command(decoding: command("not a key-value command")) == nil)
+    var entries = commands.enumerated().map { position, command in
+      LogEntry(index: UInt64(position + 2), term: 1, payload: .command(command.encoded))
+    }
+    entries.insert(LogEntry(index: 1, term: 1, payload: .noop), at: 0)
+    let store = SimulatedKeyValueStore(replaying: entries)
+    #expect(store["x"] == "b" && store["y"] == "d" && store["z"] == nil)
+    #expect(store.responses[1] == .written)
+    #expect(store.responses[2] == .compared(succeeded: true))
+    #expect(store.responses[3] == .compared(succeeded: false))
+    #expect(store.responses[4] == .compared(succeeded: true))
+    #expect(store.duplicates == 1 && store.appliedIndex == 6)
   }
 
   @Test("the check catches a leader that reads its local state machine without confirming it still leads")
