@@ -44,6 +44,8 @@ struct FuzzTests {
     let readsAndTransfers = Int.random(in: 0..<3, using: &setup) == 0
     let faultRate = [0.2, 0.4, 0.7, 1.0].randomElement(using: &setup)!
     let changesMembership = size >= 2 && Int.random(in: 0..<4, using: &setup) == 0
+    // Commit indexes sent at once (the paper) or carried by the next append.
+    configuration.commitNotificationDelay = .milliseconds([0, 2, 2, 10].randomElement(using: &setup)!)
     let simulator = try ClusterSimulator(seed: seed, nodes: size, configuration: configuration)
     simulator.diskDelay = [0...2, 0...2, 0...10, 5...60].randomElement(using: &setup)!
     simulator.snapshotInterval = snapshotInterval

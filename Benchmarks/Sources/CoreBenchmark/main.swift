@@ -89,8 +89,15 @@ var requestID: UInt64 = 0
 let allocationsBefore = webraft_allocation_count()
 let start = DispatchTime.now().uptimeNanoseconds
 var done = 0
+var lastTick: UInt64 = 0
 while done < options.count {
   let roundStart = DispatchTime.now().uptimeNanoseconds
+  // Time passes as it does for a real node: timers (heartbeats, delayed commit notices) run.
+  let milliseconds = (roundStart - start) / 1_000_000
+  if milliseconds > lastTick {
+    lastTick = milliseconds
+    for position in cores.indices { cores[position].tick(now: milliseconds) }
+  }
   let target = appliedOnLeader + options.batch
   for _ in 0..<options.batch {
     requestID += 1

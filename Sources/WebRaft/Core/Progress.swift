@@ -33,6 +33,10 @@ struct Progress: Hashable, Sendable {
   var snapshotOffset: UInt64 = 0
   /// In snapshot state: when the last chunk was asked for, to resend it after a loss.
   var snapshotRequestedAt: UInt64?
+  /// In snapshot state: the transfer stalled and the chunk was sent again, so the follower's next
+  /// answer says where it really stands, even behind `snapshotOffset` (a late answer from an
+  /// earlier attempt can have moved the leader past it).
+  var snapshotResent = false
 
   init(next: UInt64, inflightCapacity: Int, inflightByteCapacity: Int = .max) {
     self.next = next
@@ -55,6 +59,7 @@ struct Progress: Hashable, Sendable {
     snapshotIndex = index
     snapshotOffset = 0
     snapshotRequestedAt = nil
+    snapshotResent = false
     inflights.reset()
   }
 

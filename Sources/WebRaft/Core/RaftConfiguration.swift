@@ -49,7 +49,7 @@ public struct RaftConfiguration: Hashable, Sendable {
   /// followers learn of a commit within this delay plus one tick of the node's timer (at most
   /// 10 ms). Zero sends it at once, as the Raft paper does. Leaders never wait to commit, and
   /// reads on followers are not delayed: their read round carries the commit index.
-  public var commitNotificationDelay: Duration = .zero
+  public var commitNotificationDelay: Duration = .milliseconds(2)
 
   /// Creates the default configuration.
   public init() {}

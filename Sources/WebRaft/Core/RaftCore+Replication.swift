@@ -210,7 +210,10 @@ extension RaftCore {
         }
       case .snapshot:
         // A chunk that was not answered for a heartbeat timeout was lost: ask for it again.
-        if let asked = entry.snapshotRequestedAt, now >= asked + timeout { resendChunk = true }
+        if let asked = entry.snapshotRequestedAt, now >= asked + timeout {
+          resendChunk = true
+          entry.snapshotResent = true
+        }
       }
       entry.matchAtLastHeartbeat = entry.match
       return (resendChunk, entry.match)

@@ -102,14 +102,20 @@ extension RaftCore {
     // Only an answer that moves the transfer on (or a follower that starts over from 0) asks for
     // a chunk: answers to duplicated or late chunks would otherwise each start an exchange of
     // their own, and a duplicating network would multiply them without end (simulator fuzzer
-    // seed 497). A lost chunk is asked for again at a heartbeat.
+    // seed 497). A lost chunk is asked for again at a heartbeat; the answer to that resend is
+    // believed even when it goes back: a late answer from an earlier attempt of the transfer
+    // (before the follower restarted it) can have moved the leader past where the follower stands
+    // (fuzzer seed 1367), and the follower's answers to chunks past its offset would otherwise be
+    // ignored for ever.
     guard entry.state == .snapshot, response.snapshotIndex == entry.snapshotIndex,
       response.nextOffset > entry.snapshotOffset
         || (response.nextOffset == 0 && entry.snapshotOffset > 0)
+        || (entry.snapshotResent && response.nextOffset != entry.snapshotOffset)
     else {
       progress[peer] = entry
       return
     }
+    entry.snapshotResent = false
     entry.snapshotOffset = response.nextOffset
     progress[peer] = entry
     requestSnapshotChunk(for: peer)
