@@ -33,20 +33,54 @@ struct SnapshotInstallTests {
     return simulator
   }
 
+  /// How a follower misses entries.
+  enum Absence {
+    /// It is cut off from the others and keeps running.
+    case disconnected
+    /// It is down.
+    case crashed
+  }
+
+  /// A follower that missed entries the others compacted away.
+  struct FollowerBehind {
+    /// The follower.
+    let follower: NodeID
+    /// The lowest snapshot index of the other nodes: the follower can only get here by snapshot.
+    let compacted: UInt64
+    /// The number of snapshots installed when the follower came back.
+    let installedBefore: Int
+  }
+
+  /// Commits `before` commands on all three nodes, takes a random follower away, commits 25–54
+  /// more without it so that the others compact their logs past its last entry, and brings it
+  /// back.
+  static func leaveFollowerBehind(
+    _ simulator: ClusterSimulator, _ absence: Absence, before: Int, timeout: UInt64 = 10_000
+  ) throws -> FollowerBehind {
+    try simulator.agreeWatchingLogs(prefix: "before", count: before, expectedNodes: 3, timeout: timeout)
+    let leader = try simulator.awaitLeader(within: timeout)
+    let follower = simulator.node(simulator.position(of: leader) + 1 + simulator.randomInt(0..<2))
+    switch absence {
+    case .disconnected: simulator.disconnect(follower)
+    case .crashed: try simulator.crash(follower)
+    }
+    try simulator.agreeWatchingLogs(
+      prefix: "apart", count: 25 + simulator.randomInt(0..<30), expectedNodes: 2, timeout: timeout)
+    let compacted = try simulator.requireCompactedPast(follower)
+    let installed = simulator.snapshotsInstalled
+    switch absence {
+    case .disconnected: simulator.connect(follower)
+    case .crashed: try simulator.restart(follower)
+    }
+    return FollowerBehind(follower: follower, compacted: compacted, installedBefore: installed)
+  }
+
   @Test("a disconnected follower catches up by InstallSnapshot once reconnected", arguments: seeds)
   func disconnectedFollower(seed: UInt64) throws {
     let simulator = try Self.makeSimulator(seed: seed)
-    try simulator.agreeWatchingLogs(prefix: "before", count: 3, expectedNodes: 3)
-    let leader = try simulator.awaitLeader()
-    let follower = simulator.node(simulator.position(of: leader) + 1 + simulator.randomInt(0..<2))
-    simulator.disconnect(follower)
-    try simulator.agreeWatchingLogs(
-      prefix: "apart", count: 25 + simulator.randomInt(0..<30), expectedNodes: 2)
-    let compacted = try simulator.requireCompactedPast(follower)
-    let installed = simulator.snapshotsInstalled
-    simulator.connect(follower)
+    let behind = try Self.leaveFollowerBehind(simulator, .disconnected, before: 3)
     try simulator.agreeWatchingLogs(prefix: "after", count: 3, expectedNodes: 3)
-    try simulator.requireInstalled(on: follower, through: compacted, since: installed)
+    try simulator.requireInstalled(behind)
   }
 
   @Test(
@@ -54,17 +88,9 @@ struct SnapshotInstallTests {
     arguments: seeds)
   func crashedFollower(seed: UInt64) throws {
     let simulator = try Self.makeSimulator(seed: seed)
-    try simulator.agreeWatchingLogs(
-      prefix: "before", count: 5 + simulator.randomInt(0..<15), expectedNodes: 3)
-    let leader = try simulator.awaitLeader()
-    let follower = simulator.node(simulator.position(of: leader) + 1 + simulator.randomInt(0..<2))
-    try simulator.crash(follower)
-    try simulator.agreeWatchingLogs(prefix: "down", count: 25 + simulator.randomInt(0..<30), expectedNodes: 2)
-    let compacted = try simulator.requireCompactedPast(follower)
-    let installed = simulator.snapshotsInstalled
-    try simulator.restart(follower)
+    let behind = try Self.leaveFollowerBehind(simulator, .crashed, before: 5 + simulator.randomInt(0..<15))
     try simulator.agreeWatchingLogs(prefix: "after", count: 3, expectedNodes: 3)
-    try simulator.requireInstalled(on: follower, through: compacted, since: installed)
+    try simulator.requireInstalled(behind)
   }
 
   @Test(
@@ -74,18 +100,10 @@ struct SnapshotInstallTests {
     let simulator = try Self.makeSimulator(seed: seed)
     simulator.network.makeUnreliable(drop: 0.1)
     simulator.network.duplicateProbability = 0.05
-    try simulator.agreeWatchingLogs(prefix: "before", count: 3, expectedNodes: 3, timeout: 30_000)
-    let leader = try simulator.awaitLeader(within: 10_000)
-    let follower = simulator.node(simulator.position(of: leader) + 1 + simulator.randomInt(0..<2))
-    simulator.disconnect(follower)
-    try simulator.agreeWatchingLogs(
-      prefix: "apart", count: 25 + simulator.randomInt(0..<30), expectedNodes: 2, timeout: 30_000)
-    let compacted = try simulator.requireCompactedPast(follower)
-    let installed = simulator.snapshotsInstalled
-    simulator.connect(follower)
+    let behind = try Self.leaveFollowerBehind(simulator, .disconnected, before: 3, timeout: 30_000)
     // Chunks are lost, duplicated and reordered on the way; the transfer must resume.
     try simulator.agreeWatchingLogs(prefix: "after", count: 3, expectedNodes: 3, timeout: 30_000)
-    try simulator.requireInstalled(on: follower, through: compacted, since: installed)
+    try simulator.requireInstalled(behind)
   }
 
   @Test(
@@ -93,15 +111,9 @@ struct SnapshotInstallTests {
     arguments: seeds)
   func crashesDuringInstall(seed: UInt64) throws {
     let simulator = try Self.makeSimulator(seed: seed)
-    try simulator.agreeWatchingLogs(prefix: "before", count: 3, expectedNodes: 3)
-    let leader = try simulator.awaitLeader()
-    let follower = simulator.node(simulator.position(of: leader) + 1 + simulator.randomInt(0..<2))
-    simulator.disconnect(follower)
-    try simulator.agreeWatchingLogs(
-      prefix: "apart", count: 25 + simulator.randomInt(0..<30), expectedNodes: 2)
-    let compacted = try simulator.requireCompactedPast(follower)
-    let installed = simulator.snapshotsInstalled
-    simulator.connect(follower)
+    let behind = try Self.leaveFollowerBehind(simulator, .disconnected, before: 3)
+    let follower = behind.follower
+    let installed = behind.installedBefore
 
     // Let some of the 7 chunks go out, then crash one end of the transfer.
     var interrupted = 0
@@ -123,7 +135,7 @@ struct SnapshotInstallTests {
     }
     try simulator.require(interrupted > 0, "the snapshot was installed before any crash")
     try simulator.agreeWatchingLogs(prefix: "after", count: 3, expectedNodes: 3, timeout: 20_000)
-    try simulator.requireInstalled(on: follower, through: compacted, since: installed)
+    try simulator.requireInstalled(behind)
   }
 
   @Test(
@@ -225,20 +237,18 @@ extension ClusterSimulator {
     return compacted
   }
 
-  /// Throws unless `follower` installed a snapshot since `installedBefore` was counted and
-  /// applied everything through `index`, and unless every acknowledged command is applied on
+  /// Throws unless the follower installed a snapshot since it came back and applied everything
+  /// through the others' compaction index, and unless every acknowledged command is applied on
   /// every running node and every log checks out in full.
-  fileprivate func requireInstalled(on follower: NodeID, through index: UInt64, since installedBefore: Int)
-    throws
-  {
+  fileprivate func requireInstalled(_ behind: SnapshotInstallTests.FollowerBehind) throws {
+    let follower = behind.follower
     try require(
-      snapshotsInstalled > installedBefore, "\(follower) caught up without installing a snapshot")
+      snapshotsInstalled > behind.installedBefore, "\(follower) caught up without installing a snapshot")
     try require(chunksSent(to: follower) >= 7, "fewer than 7 snapshot chunks were sent to \(follower)")
     try require(
-      UInt64(appliedEntries(of: follower).count) >= index,
-      "\(follower) applied \(appliedEntries(of: follower).count) entries, not \(index)")
-    try require(
-      durableState(of: follower).snapshot.index > 0, "\(follower) persisted no snapshot")
+      UInt64(appliedEntries(of: follower).count) >= behind.compacted,
+      "\(follower) applied \(appliedEntries(of: follower).count) entries, not \(behind.compacted)")
+    try require(durableState(of: follower).snapshot.index > 0, "\(follower) persisted no snapshot")
     try checkEverything()
     try requireAcknowledgedEverywhere()
     try requireBoundedLogs()
