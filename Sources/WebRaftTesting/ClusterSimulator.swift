@@ -10,7 +10,8 @@
 /// Each of the 1–9 nodes (`n1`, `n2`, …) is a ``RaftCore`` driven exactly as the ``Ready``
 /// contract asks: a Ready's hard state and entries go to the node's ``SimulatedStorage`` and become
 /// durable after a simulated disk delay (``diskDelay``); only then are its messages handed to the
-/// ``SimulatedNetwork`` and its committed entries applied to a simulated state machine (a list of
+/// ``SimulatedNetwork`` (but for a leader's early appends, ``Ready/earlyMessageCount``, which go
+/// out when the write starts) and its committed entries applied to a simulated state machine (a list of
 /// applied entries per node), and the core is told with ``RaftCore/advance()``. Ticks, messages and
 /// proposals keep arriving while a write is under way, as they would on a real node.
 ///
@@ -43,6 +44,10 @@ public final class ClusterSimulator {
   public var network: SimulatedNetwork
   /// The time a storage write takes to become durable, in milliseconds.
   public var diskDelay: ClosedRange<UInt64> = 0...2
+  /// Whether a leader's early appends (``Ready/earlyMessageCount``) go out when its write starts,
+  /// as ``RaftNode`` sends them, rather than once it is durable. Scripted scenarios that must cut a
+  /// new leader off before its first append reaches anyone turn it off.
+  public var sendsEarlyMessages = true
   /// A generator for a scenario's own random choices, seeded from ``seed``.
   public var random: SplitMix64
   /// How many recent steps to keep as text for failure reports (0: none, the fastest).
@@ -281,7 +286,7 @@ public final class ClusterSimulator {
         let node = nodes[position]
         guard node.isUp, node.writeToken == token, let ready = node.pendingReady else { return true }
         node.pendingReady = nil
-        try complete(ready, on: node)
+        try complete(ready, on: node, earlySent: node.earlySent)
         try afterInput(node)
       }
       try checkLeaders()
@@ -339,9 +344,15 @@ public final class ClusterSimulator {
   private func pump(_ node: SimulatedNode) throws(SimulationFailure) {
     while node.isUp, node.pendingReady == nil, let ready = node.core!.ready() {
       if ready.hardState == nil, ready.entries.isEmpty, ready.snapshotChunks.isEmpty {
-        try complete(ready, on: node)
+        try complete(ready, on: node, earlySent: 0)
       } else {
+        // A leader's appends go out while it writes (dissertation §10.2.1).
+        let early = sendsEarlyMessages ? ready.earlyMessageCount : 0
+        for message in ready.messages.prefix(early) {
+          try send(message)
+        }
         node.pendingReady = ready
+        node.earlySent = early
         node.writeToken += 1
         let delay = UInt64.random(in: diskDelay, using: &diskRandom)
         queue.push(at: now + delay, .writeDone(node: node.position, token: node.writeToken))
@@ -353,7 +364,7 @@ public final class ClusterSimulator {
 
   /// Carries out a Ready whose write is durable: store, write snapshot chunks, send, settle,
   /// apply, advance; then takes a snapshot when one is due.
-  private func complete(_ ready: Ready, on node: SimulatedNode) throws(SimulationFailure) {
+  private func complete(_ ready: Ready, on node: SimulatedNode, earlySent: Int) throws(SimulationFailure) {
     // Record what the node knows committed before it applies anything.
     try checker.observe(node.core!)
     if ready.hardState != nil || !ready.entries.isEmpty {
@@ -381,7 +392,7 @@ public final class ClusterSimulator {
     for chunk in ready.snapshotChunks {
       try receive(chunk, on: node)
     }
-    for message in ready.messages {
+    for message in ready.messages.dropFirst(earlySent) {
       try send(message)
     }
     for rejection in ready.rejectedProposals {

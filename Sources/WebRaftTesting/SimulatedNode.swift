@@ -21,6 +21,8 @@ final class SimulatedNode {
   var starts = 0
   /// The `Ready` whose storage write is under way.
   var pendingReady: Ready?
+  /// How many of `pendingReady`'s first messages went out when its write started.
+  var earlySent = 0
   /// Identifies the write under way, so that a write of a crashed run is ignored.
   var writeToken: UInt64 = 0
   /// Identifies the latest scheduled tick; older ticks are ignored.

@@ -25,6 +25,8 @@ struct Figure8Tests {
     configuration.maxEntriesPerAppend = 1
     configuration.maxInflightAppends = 1
     let simulator = try ClusterSimulator(seed: seed, nodes: 5, configuration: configuration)
+    // S5's no-op must not leave before S5 is cut off: no appends sent while a write is under way.
+    simulator.sendsEarlyMessages = false
     let base = try simulator.agree(command("base"), expectedNodes: 5)
     let s1 = try simulator.awaitLeader()
     let others = simulator.nodeIDs.filter { $0 != s1 }

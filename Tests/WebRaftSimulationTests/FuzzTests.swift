@@ -49,6 +49,8 @@ struct FuzzTests {
     let simulator = try ClusterSimulator(seed: seed, nodes: size, configuration: configuration)
     simulator.diskDelay = [0...2, 0...2, 0...10, 5...60].randomElement(using: &setup)!
     simulator.snapshotInterval = snapshotInterval
+    // Leaders' appends leave while their own write runs (dissertation §10.2.1), or after it.
+    simulator.sendsEarlyMessages = Int.random(in: 0..<4, using: &setup) != 0
     if Bool.random(using: &setup) { randomizeNetwork(simulator) }
 
     var counter = 0

@@ -254,7 +254,7 @@ struct RuntimeTests {
     await cluster.shutdown()
   }
 
-  @Test("term and vote are stored before any message that depends on them is sent")
+  @Test("term, vote and acknowledged entries are stored before any message that depends on them is sent")
   func persistenceBeforeSending() async throws {
     let network = InMemoryNetwork()
     let violations = Violations()
@@ -297,7 +297,7 @@ struct RuntimeTests {
 }
 
 /// A peer that checks, for every message it sends, that the sender's storage already holds the
-/// term, vote and entries the message depends on.
+/// term, vote and acknowledged entries the message depends on.
 struct CheckingPeer: RaftPeer {
   let inner: any RaftPeer
   let storage: InMemoryStorage
@@ -328,11 +328,8 @@ struct CheckingPeer: RaftPeer {
     {
       problem = "acknowledged index \(response.index) with only \(lastIndex) stored"
     }
-    if case .appendEntries(let append) = message.body, let last = append.entries.last,
-      last.index > lastIndex
-    {
-      problem = "sent entries up to \(last.index) with only \(lastIndex) stored"
-    }
+    // A leader may send entries before it stored them (dissertation §10.2.1): it counts itself
+    // towards a commit only once they are durable.
     if let problem { violations.add("\(message.from): \(problem)") }
     inner.write(message)
   }

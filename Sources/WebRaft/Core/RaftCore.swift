@@ -372,7 +372,8 @@ public struct RaftCore: Sendable {
     {
       return nil
     }
-    let ready = Ready(
+    let early = orderEarlyMessages(current)
+    var ready = Ready(
       hardState: hardStateChanged ? current : nil,
       entries: Array(unstable),
       messages: outbox,
@@ -382,6 +383,7 @@ public struct RaftCore: Sendable {
       readStates: readStates,
       snapshotChunks: snapshotChunks,
       snapshotChunkRequests: snapshotChunkRequests)
+    ready.earlyMessageCount = early
     outbox.removeAll(keepingCapacity: true)
     pendingEvents.removeAll(keepingCapacity: true)
     pendingRejections.removeAll(keepingCapacity: true)
@@ -393,6 +395,26 @@ public struct RaftCore: Sendable {
       lastEntry: unstable.last.map { ($0.index, $0.term) },
       lastApplied: committed.last?.index)
     return ready
+  }
+
+  /// Moves the messages that need nothing stored first (a leader's appends and heartbeats, once
+  /// its term and vote are stored), keeping the order within each group, and returns how many
+  /// they are.
+  private mutating func orderEarlyMessages(_ current: HardState) -> Int {
+    guard role == .leader, current.term == storedHardState.term,
+      current.votedFor == storedHardState.votedFor
+    else { return 0 }
+    func isEarly(_ message: RaftMessage) -> Bool {
+      switch message.body {
+      case .appendEntries, .heartbeat: return true
+      default: return false
+      }
+    }
+    guard let firstLate = outbox.firstIndex(where: { !isEarly($0) }) else { return outbox.count }
+    guard outbox[firstLate...].contains(where: isEarly) else { return firstLate }
+    let early = outbox.filter(isEarly)
+    outbox = early + outbox.filter { !isEarly($0) }
+    return early.count
   }
 
   /// Confirms that the last ``Ready`` was carried out: its state and entries are durable, its

@@ -3,7 +3,8 @@
 /// The driver carries it out in this order, then calls ``RaftCore/advance(_:)``:
 /// 1. write `hardState` (if set) and `entries` to storage in one durable batch; a stored entry at
 ///    or after `entries.first.index` is replaced (the suffix is truncated first);
-/// 2. send `messages` (they may depend on what step 1 stored, so never before it is durable);
+/// 2. send `messages` (they may depend on what step 1 stored, so never before it is durable),
+///    except the first `earlyMessageCount`, which may go out before step 1 or while it runs;
 /// 3. apply `committedEntries` to the state machine, in order;
 /// 4. settle `rejectedProposals` and `readStates`, and publish `events`.
 ///
@@ -17,8 +18,14 @@ public struct Ready: Sendable {
   public var hardState: HardState?
   /// Entries to store durably, in index order.
   public var entries: [LogEntry]
-  /// Messages to send once the batch above is durable.
+  /// Messages to send once the batch above is durable (all but the first `earlyMessageCount`).
   public var messages: [RaftMessage]
+  /// How many of the first `messages` may be sent before the batch above is durable: a leader's
+  /// appends and heartbeats, when its term and vote are already stored. Sending them first lets
+  /// followers write entries while the leader writes them too (Raft dissertation §10.2.1): the
+  /// leader counts itself towards a commit only once its own write is durable. A driver may
+  /// ignore this and send everything after the write.
+  public var earlyMessageCount = 0
   /// Committed entries to apply, in index order.
   public var committedEntries: [LogEntry]
   /// Forwarded proposals that the leader refused (by request identifier).

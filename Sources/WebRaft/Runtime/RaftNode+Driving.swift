@@ -83,6 +83,10 @@ extension RaftNode {
   }
 
   private func carryOut(_ ready: Ready) async -> Bool {
+    // A leader's appends go out before its own write, so that followers write in parallel.
+    for message in ready.messages.prefix(ready.earlyMessageCount) {
+      await send(message)
+    }
     if ready.hardState != nil || !ready.entries.isEmpty {
       let start = ContinuousClock.now
       do {
@@ -96,11 +100,8 @@ extension RaftNode {
     for chunk in ready.snapshotChunks {
       guard await writeReceived(chunk) else { return false }
     }
-    for message in ready.messages {
-      if case .appendEntries(let append) = message.body, !append.entries.isEmpty {
-        metrics.entryBytesSent.increment(by: append.entries.reduce(0) { $0 + $1.byteCount })
-      }
-      await peer(for: message.to).send(message)
+    for message in ready.messages.dropFirst(ready.earlyMessageCount) {
+      await send(message)
     }
     metrics.messagesSent.increment(by: ready.messages.count)
     for rejection in ready.rejectedProposals {
@@ -130,6 +131,13 @@ extension RaftNode {
     }
     releaseReads()
     return true
+  }
+
+  private func send(_ message: RaftMessage) async {
+    if case .appendEntries(let append) = message.body, !append.entries.isEmpty {
+      metrics.entryBytesSent.increment(by: append.entries.reduce(0) { $0 + $1.byteCount })
+    }
+    await peer(for: message.to).send(message)
   }
 
   private func apply(_ entry: LogEntry) async -> Bool {
