@@ -647,6 +647,8 @@ public final class FileStorage: RaftStorage {
       try files.remove(StorageDirectory.segmentName(log.segments[0].sequence))
       log.segments.removeFirst()
     }
+    // Files removed above or by the repair stay removed after another crash.
+    if configuration.syncPolicy == .fdatasync { try files.sync() }
     return log
   }
 }

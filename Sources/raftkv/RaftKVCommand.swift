@@ -8,8 +8,7 @@ import RaftKV
   import Darwin
 #endif
 
-/// `raftkv`: a replicated key-value service on WebRaft.
-@main
+/// `raftkv`: a replicated key-value service on WebRaft (started by `main.swift`).
 struct RaftKVCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "raftkv",
