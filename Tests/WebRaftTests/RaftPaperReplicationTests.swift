@@ -73,11 +73,17 @@ struct RaftPaperReplicationTests {
     #expect(leader.commitIndex == 2)
     let ready = try leader.nextReady()
     #expect(ready.committedEntries == [entry(2, 1, "x")])
-    #expect(ready.hardState?.commitIndex == 2)
+    #expect(ready.hardState == nil, "a moved commit index alone is not written")
     // The followers learn the new commit index.
     let sent = appends(in: ready.messages)
     #expect(Set(sent.map(\.to)) == voters.subtracting(["a"]))
     #expect(sent.allSatisfy { $0.append.leaderCommit == 2 })
+    // The commit index is stored along with the next entries.
+    leader.advance()
+    _ = try leader.propose(Data("y".utf8), requestID: 2)
+    let next = try leader.nextReady()
+    #expect(next.entries.map(\.index) == [3])
+    #expect(next.hardState?.commitIndex == 2)
   }
 
   @Test("§5.3 a single-node cluster commits each entry as soon as it is durable on its only node")

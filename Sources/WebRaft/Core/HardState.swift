@@ -6,7 +6,8 @@ public struct HardState: Hashable, Sendable, Codable {
   /// The candidate the node voted for in `term`, if any. At most one vote per term.
   public var votedFor: NodeID?
   /// The highest log index known to be committed when the state was written. Only a hint: a
-  /// restarted node may apply up to it before it hears from a leader.
+  /// restarted node may apply up to it before it hears from a leader. The core hands it out for
+  /// storing along with entries or a new term or vote, never on its own, so it may lag.
   public var commitIndex: UInt64
 
   /// Creates a hard state.

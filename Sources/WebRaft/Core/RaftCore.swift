@@ -341,12 +341,17 @@ public struct RaftCore: Sendable {
 
   // MARK: - Output
 
+  /// Whether the term or vote changed since the last hard state handed out for storing.
+  var termOrVoteUnstored: Bool {
+    term != storedHardState.term || votedFor != storedHardState.votedFor
+  }
+
   /// Whether ``ready()`` would return something.
   public var hasReady: Bool {
     if handedOut != nil { return false }
     return !outbox.isEmpty || !pendingEvents.isEmpty || !pendingRejections.isEmpty
       || !readStates.isEmpty || !snapshotChunks.isEmpty || !snapshotChunkRequests.isEmpty
-      || (role == .leader && (appendsDue || readRoundDue)) || hardState != storedHardState
+      || (role == .leader && (appendsDue || readRoundDue)) || termOrVoteUnstored
       || log.stableIndex < log.lastIndex || log.commitIndex > log.appliedIndex
   }
 
@@ -363,8 +368,10 @@ public struct RaftCore: Sendable {
       startReadRound()
     }
     let current = hardState
-    let hardStateChanged = current != storedHardState
     let unstable = log.unstableEntries
+    // The commit index alone is never worth a durable write (it is volatile state in Figure 2):
+    // it is stored along with entries or a new term or vote.
+    let hardStateChanged = termOrVoteUnstored || (current != storedHardState && !unstable.isEmpty)
     let committed = log.committedToApply(maxCount: configuration.maxApplyBatch)
     if !hardStateChanged, unstable.isEmpty, committed.isEmpty, outbox.isEmpty,
       pendingEvents.isEmpty, pendingRejections.isEmpty, readStates.isEmpty, snapshotChunks.isEmpty,

@@ -25,7 +25,9 @@ struct RaftLog: Hashable, Sendable {
     self.entries = entries
     let last = snapshot.index + UInt64(entries.count)
     self.stableIndex = last
-    self.commitIndex = min(max(commitIndex, snapshot.index), last)
+    // What the state machine already applied was committed, even if the stored commit index
+    // (a hint written along with entries) lags behind it.
+    self.commitIndex = min(max(commitIndex, snapshot.index, appliedIndex), last)
     self.appliedIndex = min(max(appliedIndex, snapshot.index), self.commitIndex)
     self.byteCount = entries.reduce(0) { $0 + $1.byteCount }
   }

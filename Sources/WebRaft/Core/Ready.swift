@@ -14,7 +14,8 @@
 /// ``RaftCore/snapshotInstalled(_:)``. For each of `snapshotChunkRequests`, read the chunk from the
 /// storage's current snapshot and hand it to ``RaftCore/sendSnapshotChunk(to:metadata:totalSize:offset:data:)``.
 public struct Ready: Sendable {
-  /// The term, vote and commit hint to store, when they changed.
+  /// The term, vote and commit hint to store: set when the term or vote changed, or along with
+  /// `entries` when the commit index moved (a moved commit index alone costs no write).
   public var hardState: HardState?
   /// Entries to store durably, in index order.
   public var entries: [LogEntry]
