@@ -16,12 +16,19 @@ final class EventBroadcaster: Sendable {
   }
 
   private let state = Mutex(State())
+  /// How many streams and handlers are registered, readable without the lock: most nodes publish
+  /// two events per applied entry and have nobody listening.
+  private let subscriberCount = Atomic<Int>(0)
   /// How many events a slow subscriber may have queued before the oldest are dropped.
   static let bufferLimit = 65_536
 
   /// Whether anyone listens (so that events need not be built when nobody does).
   var hasSubscribers: Bool {
-    state.withLock { !$0.streams.isEmpty || !$0.handlers.isEmpty }
+    subscriberCount.load(ordering: .acquiring) > 0
+  }
+
+  private func updateCount(_ state: State) {
+    subscriberCount.store(state.streams.count + state.handlers.count, ordering: .releasing)
   }
 
   func subscribe() -> AsyncStream<RaftEvent> {
@@ -31,6 +38,7 @@ final class EventBroadcaster: Sendable {
       if state.finished { return nil }
       state.nextID += 1
       state.streams[state.nextID] = continuation
+      updateCount(state)
       return state.nextID
     }
     guard let id else {
@@ -38,7 +46,11 @@ final class EventBroadcaster: Sendable {
       return stream
     }
     continuation.onTermination = { [weak self] _ in
-      self?.state.withLock { _ = $0.streams.removeValue(forKey: id) }
+      guard let self else { return }
+      self.state.withLock { state in
+        state.streams.removeValue(forKey: id)
+        self.updateCount(state)
+      }
     }
     return stream
   }
@@ -49,15 +61,20 @@ final class EventBroadcaster: Sendable {
     state.withLock { state in
       state.nextID += 1
       state.handlers[state.nextID] = (kind, handler)
+      updateCount(state)
       return RaftListener(id: state.nextID)
     }
   }
 
   func unlisten(_ listener: RaftListener) {
-    state.withLock { _ = $0.handlers.removeValue(forKey: listener.id) }
+    state.withLock { state in
+      state.handlers.removeValue(forKey: listener.id)
+      updateCount(state)
+    }
   }
 
   func publish(_ event: RaftEvent) {
+    guard hasSubscribers else { return }
     let (streams, handlers) = state.withLock { state in
       (Array(state.streams.values), Array(state.handlers.values))
     }
@@ -74,6 +91,7 @@ final class EventBroadcaster: Sendable {
       let streams = Array(state.streams.values)
       state.streams.removeAll()
       state.handlers.removeAll()
+      updateCount(state)
       return streams
     }
     for continuation in streams { continuation.finish() }

@@ -143,7 +143,8 @@ extension RaftNode {
   private func apply(_ entry: LogEntry) async -> Bool {
     switch entry.payload {
     case .command(let command):
-      publish(.apply(entry))
+      let listened = broadcaster.hasSubscribers
+      if listened { publish(.apply(entry)) }
       let output: StateMachine.Output
       do {
         output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
@@ -159,7 +160,7 @@ extension RaftNode {
         continuation.resume(returning: output)
         return true
       }
-      publish(.updated(index: entry.index))
+      if listened { publish(.updated(index: entry.index)) }
     case .noop, .membership:
       lastApplied = entry.index
       if case .membership(let membership) = entry.payload { appliedMembership = membership }
