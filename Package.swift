@@ -49,10 +49,12 @@ let package = Package(
       dependencies: ["WebRaft", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strictSettings
     ),
+    // CRC-32C with the CPU's instruction where there is one (C, no dependencies).
+    .target(name: "CWebRaftCRC32C"),
     // Durable storage: a segmented, checksummed log on local files.
     .target(
       name: "WebRaftFileStorage",
-      dependencies: ["WebRaft", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["WebRaft", "CWebRaftCRC32C", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strictSettings
     ),
     // TCP transport on SwiftNIO.

@@ -67,6 +67,22 @@ compare() {
   report "$name" "$(printf '%s\n' "${ours[@]}" | median)" "$(printf '%s\n' "${peer[@]}" | median)" higher
 }
 
+# compare_kv CLIENTS: interleaved kv-bench runs; throughput (higher is better) and p99 latency
+# (lower is better, reported as peer/ours) as two ratio lines.
+compare_kv() {
+  local clients=$1 ours=() peer=() ours_p99=() peer_p99=() out
+  for _ in $(seq "$pairs"); do
+    out=$(bash "$here/scripts/kv-bench.sh" raftkv "$clients" 2>/dev/null | tail -n 1) || { log "kv-c$clients: ours failed"; return 0; }
+    ours+=("$(printf '%s\n' "$out" | number_before "req/s" || echo 0)")
+    ours_p99+=("$(printf '%s\n' "$out" | grep -oE "p99=[0-9.]+" | grep -oE "[0-9.]+$" || echo 0)")
+    out=$(bash "$here/scripts/kv-bench.sh" etcd "$clients" 2>/dev/null | tail -n 1) || { log "kv-c$clients: etcd failed"; return 0; }
+    peer+=("$(printf '%s\n' "$out" | number_before "req/s" || echo 0)")
+    peer_p99+=("$(printf '%s\n' "$out" | grep -oE "p99=[0-9.]+" | grep -oE "[0-9.]+$" || echo 0)")
+  done
+  report "kv-c$clients" "$(printf '%s\n' "${ours[@]}" | median)" "$(printf '%s\n' "${peer[@]}" | median)" higher
+  report "kv-c$clients-p99" "$(printf '%s\n' "${ours_p99[@]}" | median)" "$(printf '%s\n' "${peer_p99[@]}" | median)" lower
+}
+
 if wanted core; then
   for batch in 1 64 1000; do
     compare "core-batch$batch" "commits/s" \
@@ -101,9 +117,7 @@ fi
 if wanted kv; then
   if [ -x "$here/scripts/kv-bench.sh" ]; then
     for clients in 1 10 100; do
-      compare "kv-c$clients" "req/s" \
-        "bash '$here/scripts/kv-bench.sh' raftkv $clients" \
-        "bash '$here/scripts/kv-bench.sh' etcd $clients"
+      compare_kv "$clients"
     done
   else
     log "skip kv: scripts/kv-bench.sh is missing"

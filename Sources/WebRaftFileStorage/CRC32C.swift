@@ -1,11 +1,14 @@
+import CWebRaftCRC32C
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
   import Foundation
 #endif
 
-/// CRC-32C (Castagnoli, reflected polynomial `0x82F63B78`), computed eight bytes at a time with
-/// the slicing-by-8 method.
+/// CRC-32C (Castagnoli, reflected polynomial `0x82F63B78`): with the CPU's CRC-32C instruction
+/// where there is one (x86-64 with SSE 4.2), else eight bytes at a time with the slicing-by-8
+/// method.
 ///
 /// `extend(0, bytes)` is the checksum of `bytes`; `extend(extend(0, a), b)` is the checksum of
 /// `a` followed by `b`.
@@ -44,8 +47,21 @@ enum CRC32C {
     bytes.withUnsafeBytes { extend(crc, $0) }
   }
 
+  /// Whether the CPU's instruction is used.
+  static let usesHardware = webraft_crc32c_hardware_available() != 0
+
   /// The checksum of the bytes that gave `crc`, followed by `bytes`.
   static func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    guard let pointer = bytes.baseAddress, !bytes.isEmpty else { return crc }
+    if usesHardware {
+      return ~webraft_crc32c_hardware_extend(~crc, pointer, bytes.count)
+    }
+    return softwareExtend(crc, bytes)
+  }
+
+  /// ``extend(_:_:)-(_,UnsafeRawBufferPointer)`` without the CPU's instruction (also used to test
+  /// that both agree).
+  static func softwareExtend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
     guard var pointer = bytes.baseAddress, !bytes.isEmpty else { return crc }
     var remaining = bytes.count
     var state = ~crc

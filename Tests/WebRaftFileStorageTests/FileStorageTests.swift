@@ -1,5 +1,6 @@
 import Logging
 import Testing
+import WebRaft
 
 @testable import WebRaftFileStorage
 
@@ -23,6 +24,19 @@ struct FileStorageTests {
       directory: directory.path,
       configuration: FileStorage.Configuration(segmentSize: segmentSize, syncPolicy: .none),
       logger: logger)
+  }
+
+  @Test("CRC-32C with the CPU's instruction equals the software version on any input and split")
+  func hardwareChecksumMatchesSoftware() {
+    var generator = SplitMix64(seed: 42)
+    for length in [0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1_000, 65_537] {
+      let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+      let software = bytes.withUnsafeBytes { CRC32C.softwareExtend(0, $0) }
+      #expect(CRC32C.checksum(bytes) == software, "length \(length)")
+      let split = length / 3
+      let first = bytes[..<split].withUnsafeBytes { CRC32C.softwareExtend(0, $0) }
+      #expect(CRC32C.extend(first, bytes[split...]) == software, "length \(length) split at \(split)")
+    }
   }
 
   @Test("CRC-32C matches the standard check values")
