@@ -44,7 +44,8 @@ public struct BinaryWriter: Sendable {
   /// Appends a byte string with its length in front.
   public mutating func write(data: Data) {
     write(varint: UInt64(data.count))
-    bytes.append(contentsOf: data)
+    // Through a buffer pointer: appending `Data` as a sequence copies it byte by byte.
+    data.withUnsafeBytes { bytes.append(contentsOf: $0) }
   }
 
   /// Appends raw bytes with no length in front.
