@@ -76,7 +76,11 @@ public final class RaftKVServer: Service, Sendable {
       self.dataDirectory = dataDirectory
       self.join = join
       self.clusterID = "raftkv"
-      self.raft = RaftConfiguration()
+      var raft = RaftConfiguration()
+      // A snapshot of the whole map every 100,000 writes (etcd's default count), not 10,000: each
+      // one writes and syncs the map in the background, which competes with the log for the disk.
+      raft.snapshotEntryInterval = 100_000
+      self.raft = raft
       self.syncPolicy = .fdatasync
       self.limits = KVLimits()
       self.requestTimeout = .seconds(5)
