@@ -391,12 +391,14 @@ public struct RaftCore: Sendable {
       snapshotChunks: snapshotChunks,
       snapshotChunkRequests: snapshotChunkRequests)
     ready.earlyMessageCount = early
-    outbox.removeAll(keepingCapacity: true)
-    pendingEvents.removeAll(keepingCapacity: true)
-    pendingRejections.removeAll(keepingCapacity: true)
-    readStates.removeAll(keepingCapacity: true)
-    snapshotChunks.removeAll(keepingCapacity: true)
-    snapshotChunkRequests.removeAll(keepingCapacity: true)
+    // The Ready now shares these buffers: emptying them in place would allocate a new buffer for
+    // each, used or not. Fresh empty arrays allocate only when something is added.
+    outbox = []
+    pendingEvents = []
+    pendingRejections = []
+    readStates = []
+    snapshotChunks = []
+    snapshotChunkRequests = []
     handedOut = HandedOut(
       hardState: hardStateChanged ? current : nil,
       lastEntry: unstable.last.map { ($0.index, $0.term) },
