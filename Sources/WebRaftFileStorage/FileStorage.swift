@@ -501,7 +501,7 @@ public final class FileStorage: RaftStorage {
       throw .corruption(
         file: name, offset: location.offset, reason: "a batch record changed since the storage opened")
     }
-    let live = index.liveRange(ofLocation: position)
+    guard let live = index.liveRange(ofLocation: position) else { return }
     var reader = BinaryReader(bytes)
     do throws(RaftError) {
       _ = try reader.readRaw(count: payload.lowerBound)

@@ -77,6 +77,9 @@ struct LogIndex: Sendable {
     while let last = runs.last, last.firstIndex >= first { runs.removeLast() }
     unknownLast = min(unknownLast, first - 1)
     locations.append(location)
+    // A record whose entries all lie at or before the base holds nothing live any more (a batch
+    // right after a snapshot replaced what followed it).
+    while locations.count > 1, locations[1].firstIndex <= baseIndex + 1 { locations.removeFirst() }
     if runs.last?.term != firstTerm { runs.append(TermRun(firstIndex: first, term: firstTerm)) }
     for run in laterRuns where runs.last?.term != run.term {
       runs.append(run)
@@ -103,10 +106,11 @@ struct LogIndex: Sendable {
     if unknownLast < index { unknownLast = index }
   }
 
-  /// The live part of the record at position `position` of ``locations``.
-  func liveRange(ofLocation position: Int) -> ClosedRange<UInt64> {
+  /// The live part of the record at position `position` of ``locations``, or nil when it holds
+  /// no live entry.
+  func liveRange(ofLocation position: Int) -> ClosedRange<UInt64>? {
     let start = max(locations[position].firstIndex, baseIndex + 1)
     let end = position + 1 < locations.count ? locations[position + 1].firstIndex - 1 : lastIndex
-    return start...end
+    return start <= end ? start...end : nil
   }
 }

@@ -54,6 +54,29 @@ struct FileStorageTests {
     }
   }
 
+  @Test("a batch right after the snapshot replaces the entries the snapshot kept; load and reopen see it")
+  func batchRightAfterSnapshotReplacesKeptSuffix() async throws {
+    // A follower compacts through 5, keeping 6...10, then a new leader replaces everything after
+    // 5. The record that held 1...10 then has no live entry left (CI caught a crash on this).
+    let directory = TemporaryDirectory()
+    let storage = try open(directory)
+    try await storage.initialize(.initial(membership: membership))
+    try await storage.persist(hardState: HardState(term: 1), entries: entries(1...10, term: 1))
+    let writer = try await storage.beginSnapshot(SnapshotMetadata(index: 5, term: 1, membership: membership))
+    try await writer.write(Data([1]))
+    try await writer.commit()
+    try await storage.persist(hardState: HardState(term: 2), entries: entries(6...8, term: 2))
+    let loaded = try #require(try await storage.load())
+    #expect(loaded.entries.map(\.index) == [6, 7, 8])
+    #expect(loaded.entries.allSatisfy { $0.term == 2 })
+    storage.close()
+    let reopened = try open(directory)
+    let again = try #require(try await reopened.load())
+    #expect(again.entries.map(\.index) == [6, 7, 8])
+    #expect(again.entries.allSatisfy { $0.term == 2 })
+    reopened.close()
+  }
+
   @Test("a second open of a directory fails until the first is closed")
   func locking() async throws {
     let directory = TemporaryDirectory()
