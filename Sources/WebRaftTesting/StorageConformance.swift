@@ -50,6 +50,9 @@ public struct RaftStorageConformance: Sendable {
     case compactionRemovesConflictingLog
     /// A snapshot beyond the end of the log removes every entry.
     case compactionBeyondLog
+    /// A batch that starts right after a snapshot that kept the log's suffix replaces that suffix
+    /// (a follower that compacted, then took a new leader's entries).
+    case overwriteRightAfterSnapshot
     /// An aborted snapshot changes nothing.
     case abortedSnapshot
     /// A reader opened before a newer snapshot commits still reads the older snapshot.
@@ -105,6 +108,7 @@ public struct RaftStorageConformance: Sendable {
     case .snapshot: try await run.snapshot()
     case .compactionRemovesConflictingLog: try await run.compactionRemovesConflictingLog()
     case .compactionBeyondLog: try await run.compactionBeyondLog()
+    case .overwriteRightAfterSnapshot: try await run.overwriteRightAfterSnapshot()
     case .abortedSnapshot: try await run.abortedSnapshot()
     case .readerOutlivesNewerSnapshot: try await run.readerOutlivesNewerSnapshot()
     case .persistDuringSnapshot: try await run.persistDuringSnapshot()
@@ -224,6 +228,16 @@ private final class ConformanceRun {
     try await verifyAndRestart("after a snapshot beyond the last entry")
     try await persist(HardState(term: 3), entries(21...25, term: 3))
     try await verifyAndRestart("after appending after the snapshot")
+  }
+
+  func overwriteRightAfterSnapshot() async throws {
+    try await persist(HardState(term: 1), entries(1...10, term: 1))
+    try await installSnapshot(index: 5, term: 1, size: 500, chunk: 200)
+    try await verifyAndRestart("after a snapshot at 5 that keeps 6...10")
+    try await persist(HardState(term: 2), entries(6...8, term: 2))
+    try await verifyAndRestart("after a batch from 6 replaced 6...10")
+    try await persist(HardState(term: 2), entries(9...9, term: 2))
+    try await verifyAndRestart("after appending to the new suffix")
   }
 
   func abortedSnapshot() async throws {
