@@ -119,34 +119,7 @@ struct PersistenceTests {
     arguments: scenarioSeeds)
   func figure8WithCrashes(seed: UInt64) throws {
     let simulator = try ClusterSimulator(seed: seed, nodes: 5)
-    try simulator.agree(command("first"), expectedNodes: 1)
-    var up = 5
-    for round in 0..<1000 {
-      var leader: NodeID?
-      for id in simulator.nodeIDs where simulator.core(of: id)?.role == .leader {
-        try simulator.propose(command("f8 \(round) \(id)"), on: id)
-        leader = id
-      }
-      if simulator.randomInt(0..<1000) < 100 {
-        try simulator.run(for: UInt64(simulator.randomInt(0..<500)))
-      } else {
-        try simulator.run(for: UInt64(simulator.randomInt(0..<13)))
-      }
-      if let leader {
-        try simulator.crash(leader)
-        up -= 1
-      }
-      if up < 3 {
-        let candidate = simulator.node(simulator.randomInt(0..<5))
-        if !simulator.isUp(candidate) {
-          try simulator.restart(candidate)
-          up += 1
-        }
-      }
-    }
-    try simulator.restartAll()
-    try simulator.agree(command("last"), expectedNodes: 5)
-    try simulator.requireAcknowledgedEverywhere()
+    try simulator.crashLeadersRepeatedly(label: "f8")
   }
 
   @Test(

@@ -51,4 +51,39 @@ extension ClusterSimulator {
       }
     }
   }
+
+  /// The Figure 8 crash scenario on 5 nodes: 1000 rounds in which every leader proposes a command
+  /// labelled `label`, time passes (sometimes long), each leader crashes, and a crashed node is
+  /// restarted while fewer than 3 are up; then everyone restarts, agrees and must hold every
+  /// acknowledged command.
+  func crashLeadersRepeatedly(label: String) throws {
+    try agree(command("first"), expectedNodes: 1)
+    var up = 5
+    for round in 0..<1000 {
+      var leader: NodeID?
+      for id in nodeIDs where core(of: id)?.role == .leader {
+        try propose(command("\(label) \(round) \(id)"), on: id)
+        leader = id
+      }
+      if randomInt(0..<1000) < 100 {
+        try run(for: UInt64(randomInt(0..<500)))
+      } else {
+        try run(for: UInt64(randomInt(0..<13)))
+      }
+      if let leader {
+        try crash(leader)
+        up -= 1
+      }
+      if up < 3 {
+        let candidate = node(randomInt(0..<5))
+        if !isUp(candidate) {
+          try restart(candidate)
+          up += 1
+        }
+      }
+    }
+    try restartAll()
+    try agree(command("last"), expectedNodes: 5)
+    try requireAcknowledgedEverywhere()
+  }
 }
