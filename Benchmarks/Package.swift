@@ -14,12 +14,14 @@ let package = Package(
   targets: [
     // Counts heap allocations by interposing malloc and friends (benchmarks only).
     .target(name: "MallocCounter"),
-    // The closed-loop measurement shared by the runtime and TCP benchmarks.
-    .target(name: "BenchmarkSupport", swiftSettings: [.treatAllWarnings(as: .error)]),
+    // What the benchmarks share: the closed loop, command-line flags, a counting state machine.
+    .target(
+      name: "BenchmarkSupport", dependencies: [.product(name: "WebRaft", package: "WebRaft")],
+      swiftSettings: [.treatAllWarnings(as: .error)]),
     // core-batch1/64/1000: the pure core, three nodes in one process (compare: rawbench).
     .executableTarget(
       name: "CoreBenchmark",
-      dependencies: [.product(name: "WebRaft", package: "WebRaft"), "MallocCounter"],
+      dependencies: [.product(name: "WebRaft", package: "WebRaft"), "MallocCounter", "BenchmarkSupport"],
       swiftSettings: [.treatAllWarnings(as: .error)]
     ),
     // runtime-w1/w256: the RaftNode runtime on the in-memory transport (compare: hcbench inmem).

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 // core-batch1 / core-batch64 / core-batch1000: the pure RaftCore, three nodes in one process,
 // messages handed over in memory, storage in memory (a Ready's entries count as stored at once),
 // 16-byte commands, committed proposals applied on the leader. The same loop as etcd's rawbench:
@@ -15,9 +16,7 @@ struct Options {
   var size = 16
 
   init(_ arguments: [String]) {
-    var iterator = arguments.dropFirst().makeIterator()
-    while let flag = iterator.next() {
-      guard let value = iterator.next().flatMap(Int.init) else { break }
+    for (flag, value) in integerFlags(arguments) {
       switch flag {
       case "--batch", "-batch": batch = value
       case "--count", "-n": count = value

@@ -26,9 +26,7 @@ struct Options {
   var sharedLoops = 0
 
   init(_ arguments: [String]) {
-    var iterator = arguments.dropFirst().makeIterator()
-    while let flag = iterator.next() {
-      guard let value = iterator.next().flatMap(Int.init) else { break }
+    for (flag, value) in integerFlags(arguments) {
       switch flag {
       case "--writers", "-w": writers = value
       case "--count", "-n": count = value
@@ -39,15 +37,6 @@ struct Options {
       default: break
       }
     }
-  }
-}
-
-/// Counts applied commands, like hcbench's FSM.
-final class CountingMachine: RaftStateMachine {
-  private let applied = Atomic<UInt64>(0)
-
-  func apply(_ command: Data, index: UInt64, term: UInt64) async throws {
-    applied.add(1, ordering: .relaxed)
   }
 }
 
