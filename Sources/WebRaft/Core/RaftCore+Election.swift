@@ -32,7 +32,6 @@ extension RaftCore {
     role = .follower
     commitNotificationDeadline = nil
     progress.removeAll()
-    peerOrder.removeAll()
     votes.removeAll()
     if newLeader == nil { lastLeaderContact = nil }
     setLeader(newLeader)
@@ -138,7 +137,6 @@ extension RaftCore {
     for member in membership.members where member != id {
       progress[member] = newProgress()
     }
-    refreshPeerOrder()
     heartbeatDeadline = now + heartbeatInterval
     checkQuorumDeadline = now + electionMaximum
     uncommittedBytes = 0

@@ -73,11 +73,11 @@ extension RaftCore {
   mutating func flushAppends() {
     // Every follower that can take an append gets one, carrying the commit index.
     commitNotificationDeadline = nil
-    for peer in peerOrder {
+    for peer in progress.members {
       sendAppend(to: peer, allowEmpty: true)
       // Pipelining: keep sending while the window allows and entries remain.
       let lastIndex = log.lastIndex
-      while progress[peer].map({ $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex }) == true {
+      while progress.read(peer, { $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex }) == true {
         sendAppend(to: peer, allowEmpty: false)
       }
     }
@@ -87,18 +87,12 @@ extension RaftCore {
   /// when the leader tracks no such follower.
   @discardableResult
   mutating func updateProgress<Result>(_ peer: NodeID, _ body: (inout Progress) -> Result) -> Result? {
-    guard progress[peer] != nil else { return nil }
-    return body(&progress[peer]!)
-  }
-
-  /// Lists the followers in a fixed order (for deterministic output) after `progress` changed.
-  mutating func refreshPeerOrder() {
-    peerOrder = progress.keys.sorted()
+    progress.update(peer, body)
   }
 
   /// Sends `peer` the entries from its `next` index, or an empty append when `allowEmpty`.
   mutating func sendAppend(to peer: NodeID, allowEmpty: Bool) {
-    guard let next = progress[peer].flatMap({ $0.isPaused ? nil : $0.next }) else { return }
+    guard let next = progress.read(peer, { $0.isPaused ? nil : $0.next }) ?? nil else { return }
     let previousIndex = next - 1
     guard let previousTerm = log.term(at: previousIndex) else {
       // The follower needs entries that were compacted away: send the snapshot instead.
@@ -130,8 +124,8 @@ extension RaftCore {
     if roundSentAt.count > 256 {
       roundSentAt = roundSentAt.filter { $0.key + 128 > heartbeatRound }
     }
-    for peer in peerOrder {
-      guard let match = progress[peer]?.match else { continue }
+    for peer in progress.members {
+      guard let match = progress.read(peer, { $0.match }) else { continue }
       send(to: peer, .heartbeat(Heartbeat(commit: min(match, log.commitIndex), readRound: heartbeatRound)))
     }
   }
@@ -139,9 +133,9 @@ extension RaftCore {
   /// Steps down when a quorum has not answered within the last election timeout.
   mutating func checkQuorumActive() {
     let active = Quorum.isActive(voters: membership.voters, me: id) {
-      progress[$0]?.recentActive ?? false
+      progress.read($0) { $0.recentActive } ?? false
     }
-    for peer in peerOrder { progress[peer]?.recentActive = false }
+    progress.updateAll { $0.recentActive = false }
     if !active {
       becomeFollower(term: term, leader: nil)
     }
@@ -232,7 +226,7 @@ extension RaftCore {
     guard role == .leader else { return }
     let stable = log.stableIndex
     let candidate = Quorum.committedIndex(voters: membership.voters) { voter in
-      voter == id ? stable : (progress[voter]?.match ?? 0)
+      voter == id ? stable : (progress.read(voter) { $0.match } ?? 0)
     }
     guard candidate > log.commitIndex, candidate != .max, log.term(at: candidate) == term else {
       return

@@ -36,9 +36,7 @@ public struct RaftCore: Sendable {
   /// The membership entries after the snapshot point, oldest first.
   var membershipEntries: [MembershipAt] = []
   /// What the leader knows of each other member.
-  var progress: [NodeID: Progress] = [:]
-  /// The keys of `progress`, sorted, so that output does not depend on hashing.
-  var peerOrder: [NodeID] = []
+  var progress = ProgressMap()
   /// Votes received in the current election.
   var votes: [NodeID: Bool] = [:]
   var random: SplitMix64
@@ -240,7 +238,7 @@ public struct RaftCore: Sendable {
   public var status: RaftStatus {
     var followers: [NodeID: RaftStatus.Follower] = [:]
     if role == .leader {
-      for (peer, entry) in progress {
+      for (peer, entry) in progress.all {
         followers[peer] = RaftStatus.Follower(
           matchIndex: entry.match, nextIndex: entry.next, state: entry.state.rawValue,
           inflight: entry.inflights.count)
@@ -502,10 +500,9 @@ public struct RaftCore: Sendable {
       for member in next.members where member != id && progress[member] == nil {
         progress[member] = newProgress()
       }
-      for member in peerOrder where !next.contains(member) {
+      for member in progress.members where !next.contains(member) {
         progress[member] = nil
       }
-      refreshPeerOrder()
     }
   }
 
