@@ -30,6 +30,8 @@ let package = Package(
       dependencies: [
         .product(name: "WebRaft", package: "WebRaft"), "MallocCounter", "BenchmarkSupport",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       swiftSettings: [.treatAllWarnings(as: .error)]
     ),

@@ -186,7 +186,7 @@ public final class FileStorage: RaftStorage {
   /// Entries at or before the snapshot's index are ignored; the others must have consecutive
   /// indexes starting at most one after the last stored entry (stored entries from the first
   /// one's index on are replaced).
-  public func persist(hardState: HardState?, entries: [LogEntry]) async throws {
+  public nonisolated(nonsending) func persist(hardState: HardState?, entries: [LogEntry]) async throws {
     try await offloaded { [weak self] in
       guard let self else { throw FileStorageError.closed }
       try self.persistNow(hardState: hardState, entries: entries)
@@ -194,7 +194,7 @@ public final class FileStorage: RaftStorage {
   }
 
   /// Runs blocking file work on the storage's I/O queue and waits for it.
-  func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  nonisolated(nonsending) func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
       ioQueue.async {
         do {

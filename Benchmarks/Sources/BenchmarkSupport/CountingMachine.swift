@@ -10,7 +10,7 @@ public final class CountingMachine: RaftStateMachine {
   public init() {}
 
   /// Counts the command.
-  public func apply(_ command: Data, index: UInt64, term: UInt64) async throws {
+  public nonisolated(nonsending) func apply(_ command: Data, index: UInt64, term: UInt64) async throws {
     applied.add(1, ordering: .relaxed)
   }
 }

@@ -8,6 +8,8 @@ import BenchmarkSupport
 import Foundation
 import Logging
 import MallocCounter
+import NIOCore
+import NIOPosix
 import Synchronization
 import WebRaft
 
@@ -15,6 +17,8 @@ struct Options {
   var writers = 1
   var count = 20_000
   var size = 16
+  var nioExecutor = 0
+  var sharedLoops = 0
 
   init(_ arguments: [String]) {
     for (flag, value) in integerFlags(arguments) {
@@ -22,6 +26,8 @@ struct Options {
       case "--writers", "-w": writers = value
       case "--count", "-n": count = value
       case "--size", "-size": size = value
+      case "--nio-executor": nioExecutor = value
+      case "--shared-loops": sharedLoops = value
       default: break
       }
     }
@@ -29,6 +35,12 @@ struct Options {
 }
 
 let options = Options(CommandLine.arguments)
+if options.sharedLoops > 0 { NIOSingletons.groupLoopCountSuggestion = options.sharedLoops }
+if options.nioExecutor != 0 {
+  guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+    fatalError("cannot install NIO as the global executor")
+  }
+}
 let network = InMemoryNetwork()
 let ids: [NodeID] = ["n1", "n2", "n3"]
 var logger = Logger(label: "bench")

@@ -78,7 +78,7 @@ public final class InMemoryNetwork: Sendable {
     route(message)?.gotData(message)
   }
 
-  func handOff(_ message: RaftMessage) async {
+  nonisolated(nonsending) func handOff(_ message: RaftMessage) async {
     await route(message)?.handOff(message)
   }
 

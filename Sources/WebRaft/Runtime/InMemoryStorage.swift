@@ -42,7 +42,7 @@ public final class InMemoryStorage: RaftStorage {
   }
 
   /// Stores the hard state and the entries, replacing any stored suffix the entries overlap.
-  public func persist(hardState: HardState?, entries: [LogEntry]) async throws {
+  public nonisolated(nonsending) func persist(hardState: HardState?, entries: [LogEntry]) async throws {
     stored.withLock { stored in
       if stored.state == nil { stored.state = .initial(membership: .empty) }
       // Mutate in place: copying the stored log on every write would make writes O(log size).

@@ -38,7 +38,7 @@ final class Mailbox: Sendable {
   }
 
   /// Adds a received message and, when no pump is running, runs one in the caller's task.
-  func handOff(_ message: RaftMessage) async {
+  nonisolated(nonsending) func handOff(_ message: RaftMessage) async {
     let pump = state.withLock { state -> (@Sendable () async -> Void)? in
       guard !state.closed else { return nil }
       state.messages.append(message)

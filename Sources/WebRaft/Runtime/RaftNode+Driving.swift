@@ -16,15 +16,8 @@ extension RaftNode {
     return nextRequestID
   }
 
-  func register(_ ticket: ProposalTicket, requestID: UInt64, waiter: Waiter) {
-    waiters[requestID] = waiter
-    if case .appended(let index, let term) = ticket {
-      requestAtIndex[index] = (term, requestID)
-    }
-  }
-
   func cancel(_ requestID: UInt64) {
-    waiters.removeValue(forKey: requestID)?.fail(.cancelled)
+    waiters.fail(requestID, .cancelled)
   }
 
   func tick() {
@@ -39,13 +32,8 @@ extension RaftNode {
   }
 
   private func expireWaiters(now: UInt64) {
-    guard !waiters.isEmpty else { return }
-    let expired = waiters.filter { $0.value.deadline <= now }
-    for (requestID, waiter) in expired {
-      waiters[requestID] = nil
-      metrics.proposalFailures.increment()
-      waiter.fail(.proposalTimedOut)
-    }
+    let expired = waiters.expire(now: now)
+    if expired > 0 { metrics.proposalFailures.increment(by: expired) }
   }
 
   /// Makes sure the pump runs: the core has work of its own (a proposal, a timer, …).
@@ -105,15 +93,15 @@ extension RaftNode {
     }
     metrics.messagesSent.increment(by: ready.messages.count)
     for rejection in ready.rejectedProposals {
-      waiters.removeValue(forKey: rejection.requestID)?.fail(rejection.error)
+      waiters.fail(rejection.requestID, rejection.error)
     }
     for state in ready.readStates {
       switch state.result {
       case .success(let index):
-        guard waiters[state.requestID] != nil else { continue }
-        readsAwaitingApply.append((index, state.requestID))
+        guard waiters.contains(state.requestID) else { continue }
+        waiters.awaitApply(of: index, read: state.requestID)
       case .failure(let error):
-        waiters.removeValue(forKey: state.requestID)?.fail(error)
+        waiters.fail(state.requestID, error)
       }
     }
     for event in ready.events {
@@ -124,12 +112,13 @@ extension RaftNode {
     }
     if !ready.committedEntries.isEmpty {
       let start = ContinuousClock.now
+      let now = (start - started).wholeMilliseconds
       for entry in ready.committedEntries where entry.index > lastApplied {
-        guard await apply(entry) else { return false }
+        guard await apply(entry, now: now) else { return false }
       }
       metrics.applyDuration.record(duration: ContinuousClock.now - start)
     }
-    releaseReads()
+    waiters.releaseReads(applied: lastApplied)
     return true
   }
 
@@ -140,7 +129,9 @@ extension RaftNode {
     await peer(for: message.to).send(message)
   }
 
-  private func apply(_ entry: LogEntry) async -> Bool {
+  /// Applies a committed entry and resumes whoever waits for it; `now` is when this batch of
+  /// committed entries began to apply.
+  private func apply(_ entry: LogEntry, now: UInt64) async -> Bool {
     switch entry.payload {
     case .command(let command):
       let listened = broadcaster.hasSubscribers
@@ -153,8 +144,7 @@ extension RaftNode {
         return false
       }
       lastApplied = entry.index
-      let now = nowMilliseconds
-      settle(entry) { waiter in
+      waiters.settle(entry, node: id) { waiter in
         guard case .command(let continuation, _, let started) = waiter else { return false }
         metrics.proposalDuration.recordMilliseconds(Int64(now &- started))
         continuation.resume(returning: output)
@@ -164,45 +154,13 @@ extension RaftNode {
     case .noop, .membership:
       lastApplied = entry.index
       if case .membership(let membership) = entry.payload { appliedMembership = membership }
-      settle(entry) { waiter in
+      waiters.settle(entry, node: id) { waiter in
         guard case .membership(let continuation, _) = waiter else { return false }
         continuation.resume()
         return true
       }
     }
     return true
-  }
-
-  /// Resolves the proposal that `entry` carries out, or fails the one it replaced.
-  private func settle(_ entry: LogEntry, succeed: (Waiter) -> Bool) {
-    if let pending = requestAtIndex.removeValue(forKey: entry.index),
-      let waiter = waiters.removeValue(forKey: pending.requestID)
-    {
-      if pending.term != entry.term || !succeed(waiter) {
-        waiter.fail(.proposalDropped(index: entry.index))
-      }
-    }
-    if let origin = entry.origin, origin.node == id,
-      let waiter = waiters.removeValue(forKey: origin.requestID), !succeed(waiter)
-    {
-      waiter.fail(.proposalDropped(index: entry.index))
-    }
-  }
-
-  /// Lets reads go whose index the state machine has reached.
-  func releaseReads() {
-    guard !readsAwaitingApply.isEmpty else { return }
-    var waiting: [(index: UInt64, requestID: UInt64)] = []
-    for read in readsAwaitingApply {
-      if read.index <= lastApplied {
-        if case .read(let continuation, _) = waiters.removeValue(forKey: read.requestID) {
-          continuation.resume()
-        }
-      } else if waiters[read.requestID] != nil {
-        waiting.append(read)
-      }
-    }
-    readsAwaitingApply = waiting
   }
 
   private func peer(for member: NodeID) -> any RaftPeer {
@@ -255,11 +213,7 @@ extension RaftNode {
   }
 
   func failAll(_ error: RaftError) {
-    let pending = waiters
-    waiters.removeAll()
-    requestAtIndex.removeAll()
-    readsAwaitingApply.removeAll()
-    for waiter in pending.values { waiter.fail(error) }
+    waiters.failAll(error)
   }
 
   // MARK: - Snapshots

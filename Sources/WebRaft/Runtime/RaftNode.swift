@@ -44,10 +44,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   let started: ContinuousClock.Instant
   var failure: RaftError?
   var nextRequestID: UInt64
-  var waiters: [UInt64: Waiter] = [:]
-  var requestAtIndex: [UInt64: (term: UInt64, requestID: UInt64)] = [:]
-  /// Reads whose index is known, waiting for the state machine to apply it.
-  var readsAwaitingApply: [(index: UInt64, requestID: UInt64)] = []
+  /// Callers waiting for proposals, membership changes and reads.
+  var waiters = WaiterTable()
   var lastApplied: UInt64
   /// The membership of the last applied membership entry.
   var appliedMembership: Membership
@@ -61,26 +59,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   var incomingWriter: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata)?
   var outgoingReader: (any RaftSnapshotReader)?
 
-  enum Waiter {
-    case command(CheckedContinuation<StateMachine.Output, any Error>, deadline: UInt64, started: UInt64)
-    case membership(CheckedContinuation<Void, any Error>, deadline: UInt64)
-    case read(CheckedContinuation<Void, any Error>, deadline: UInt64)
-
-    var deadline: UInt64 {
-      switch self {
-      case .command(_, let deadline, _), .membership(_, let deadline), .read(_, let deadline):
-        return deadline
-      }
-    }
-
-    func fail(_ error: RaftError) {
-      switch self {
-      case .command(let continuation, _, _): continuation.resume(throwing: error)
-      case .membership(let continuation, _): continuation.resume(throwing: error)
-      case .read(let continuation, _): continuation.resume(throwing: error)
-      }
-    }
-  }
 
   /// Creates and starts a node.
   ///
@@ -250,13 +228,12 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     let requestID = makeRequestID()
     let now = nowMilliseconds
     let deadline = now + proposalTimeout.wholeMilliseconds
-    return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { continuation in
+    let output = try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
         do {
           let ticket = try core.propose(command, requestID: requestID)
-          register(
-            ticket, requestID: requestID,
-            waiter: .command(continuation, deadline: deadline, started: now))
+          waiters.register(
+            .command(continuation, deadline: deadline, started: now), requestID: requestID, ticket: ticket)
           scheduleDrain()
         } catch {
           metrics.proposalFailures.increment()
@@ -266,6 +243,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     } onCancel: {
       Task { await self.cancel(requestID) }
     }
+    // The node resumes a proposal only with what this state machine's `apply` returned.
+    return output as! StateMachine.Output
   }
 
   /// Encodes `command` as JSON and proposes it (the seed's JSON-serializable commands).
@@ -302,13 +281,13 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         if method == .lease, let index = core.leaseReadIndex() {
-          waiters[requestID] = .read(continuation, deadline: deadline)
-          readsAwaitingApply.append((index, requestID))
+          waiters.register(.read(continuation, deadline: deadline), requestID: requestID)
+          waiters.awaitApply(of: index, read: requestID)
           return
         }
         do {
           try core.readIndex(requestID: requestID)
-          waiters[requestID] = .read(continuation, deadline: deadline)
+          waiters.register(.read(continuation, deadline: deadline), requestID: requestID)
           scheduleDrain()
         } catch {
           continuation.resume(throwing: error)
@@ -359,7 +338,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         do {
           let ticket = try core.proposeMembershipChange(change, requestID: requestID)
-          register(ticket, requestID: requestID, waiter: .membership(continuation, deadline: deadline))
+          waiters.register(.membership(continuation, deadline: deadline), requestID: requestID, ticket: ticket)
           scheduleDrain()
         } catch {
           continuation.resume(throwing: error)

@@ -38,7 +38,7 @@ extension RaftPeer {
 /// also available as ``RaftNode/inbound``. It never blocks: messages queue in order.
 public struct RaftInbound: Sendable {
   private let deliver: @Sendable (RaftMessage) -> Void
-  private let deliverInTask: (@Sendable (RaftMessage) async -> Void)?
+  private let deliverInTask: (nonisolated(nonsending) @Sendable (RaftMessage) async -> Void)?
 
   /// Creates an inbound that calls `deliver` for each message.
   public init(_ deliver: @escaping @Sendable (RaftMessage) -> Void) {
@@ -49,7 +49,7 @@ public struct RaftInbound: Sendable {
   /// Creates a node's inbound.
   init(
     deliver: @escaping @Sendable (RaftMessage) -> Void,
-    handOff: @escaping @Sendable (RaftMessage) async -> Void
+    handOff: nonisolated(nonsending) @escaping @Sendable (RaftMessage) async -> Void
   ) {
     self.deliver = deliver
     self.deliverInTask = handOff
@@ -64,7 +64,7 @@ public struct RaftInbound: Sendable {
   /// message off in the caller's task and returns after that, instead of waking a task of its
   /// own: for transports between nodes of one process, where it saves a thread switch per
   /// message. Call it only from a task that may wait for the receiver's storage write.
-  public func handOff(_ message: RaftMessage) async {
+  public nonisolated(nonsending) func handOff(_ message: RaftMessage) async {
     if let deliverInTask {
       await deliverInTask(message)
     } else {

@@ -19,7 +19,12 @@ public protocol RaftStateMachine: Sendable {
   associatedtype Output: Sendable
 
   /// Applies the command of the committed entry at `index`, created in `term`.
-  func apply(_ command: Data, index: UInt64, term: UInt64) async throws -> Output
+  ///
+  /// The requirement is `nonisolated(nonsending)`: an implementation marked the same way runs on
+  /// the node's own executor, which saves two executor switches per command, and must then not
+  /// block (hand slow work to a thread of its own). An actor, or an implementation without the
+  /// mark, works too and runs where Swift puts it.
+  nonisolated(nonsending) func apply(_ command: Data, index: UInt64, term: UInt64) async throws -> Output
 
   /// Captures the state as it is now (after the last applied entry), cheaply: the node does not
   /// apply anything while this runs, but it writes the returned value out in the background while

@@ -29,7 +29,11 @@ public protocol RaftStorage: Sendable {
   func initialize(_ state: PersistentState) async throws
 
   /// Stores the hard state (when not nil) and the entries, durably, as one batch.
-  func persist(hardState: HardState?, entries: [LogEntry]) async throws
+  ///
+  /// The requirement is `nonisolated(nonsending)`: an implementation marked the same way runs on
+  /// the node's own executor and must then not block it (WebRaftFileStorage's `FileStorage`
+  /// waits for its own I/O queue); one without the mark runs where Swift puts it.
+  nonisolated(nonsending) func persist(hardState: HardState?, entries: [LogEntry]) async throws
 
   /// Starts writing a snapshot described by `metadata`; nothing changes until the writer commits.
   func beginSnapshot(_ metadata: SnapshotMetadata) async throws -> any RaftSnapshotWriter
