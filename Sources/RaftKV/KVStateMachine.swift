@@ -47,7 +47,9 @@ public final class KVStateMachine: RaftStateMachine {
   }
 
   /// Applies a command from the log.
-  public nonisolated(nonsending) func apply(_ command: Data, index: UInt64, term: UInt64) async throws -> KVResult {
+  public nonisolated(nonsending) func apply(_ command: Data, index: UInt64, term: UInt64) async throws
+    -> KVResult
+  {
     let decoded = try KVCommand(decoding: command)
     return state.withLock { state in
       state.appliedIndex = index

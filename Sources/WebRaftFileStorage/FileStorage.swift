@@ -194,7 +194,9 @@ public final class FileStorage: RaftStorage {
   }
 
   /// Runs blocking file work on the storage's I/O queue and waits for it.
-  nonisolated(nonsending) func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  nonisolated(nonsending) func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws
+    -> T
+  {
     try await withCheckedThrowingContinuation { continuation in
       ioQueue.async {
         do {

@@ -59,7 +59,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   var incomingWriter: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata)?
   var outgoingReader: (any RaftSnapshotReader)?
 
-
   /// Creates and starts a node.
   ///
   /// When storage holds a snapshot the state machine is first restored from it (the seed's
@@ -229,7 +228,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     let now = nowMilliseconds
     let deadline = now + proposalTimeout.wholeMilliseconds
     let output = try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+      try await withCheckedThrowingContinuation {
+        (continuation: CheckedContinuation<any Sendable, any Error>) in
         do {
           let ticket = try core.propose(command, requestID: requestID)
           waiters.register(
@@ -338,7 +338,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         do {
           let ticket = try core.proposeMembershipChange(change, requestID: requestID)
-          waiters.register(.membership(continuation, deadline: deadline), requestID: requestID, ticket: ticket)
+          waiters.register(
+            .membership(continuation, deadline: deadline), requestID: requestID, ticket: ticket)
           scheduleDrain()
         } catch {
           continuation.resume(throwing: error)
