@@ -1,19 +1,40 @@
 import Synchronization
 
-/// The messages a node received and has not stepped yet, and who works them off.
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+/// A command proposed on a node, waiting for the node's pump to hand it to the core.
+struct QueuedProposal: Sendable {
+  let command: Data
+  let requestID: UInt64
+  /// When the proposal was made and when its caller gives up (the node's milliseconds).
+  let started: UInt64
+  let deadline: UInt64
+  let continuation: CheckedContinuation<any Sendable, any Error>
+}
+
+/// The messages a node received and the proposals made on it that it has not stepped yet, and
+/// who works them off.
 ///
-/// Transports post from any thread without waiting; the node's pump takes everything waiting at
-/// once, so that messages that arrive while a storage write is in progress go into one batch.
+/// Transports post from any thread without waiting, and proposers queue here without entering the
+/// node's actor; the node's pump takes everything waiting at once, so that messages and proposals
+/// that arrive while a storage write is in progress go into one batch.
 /// At most one pump runs at a time. Posting to an idle mailbox either starts a pump task or, for
 /// a hand-off (``handOff(_:)``), lets the caller run the pump in its own task, which saves a
 /// thread switch when nodes share a process.
 final class Mailbox: Sendable {
   private struct State {
     var messages: [RaftMessage] = []
+    var proposals: [QueuedProposal] = []
     /// Whether a pump is running or about to start.
     var running = false
     var pump: (@Sendable () async -> Void)?
     var closed = false
+    /// Why the mailbox closed: what a proposal made after that fails with.
+    var closedBecause: RaftError = .shutdown
     /// Tasks waiting for the running pump to finish (see ``waitUntilIdle()``).
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
   }
@@ -35,6 +56,31 @@ final class Mailbox: Sendable {
     }
     // Started outside the lock: creating a task under it made every sender wait for it.
     if let pump { Task { await pump() } }
+  }
+
+  /// Queues a proposal, starting a pump task if none is running; returns the node's error instead
+  /// when it stopped.
+  func propose(_ proposal: QueuedProposal) -> RaftError? {
+    let (pump, refused) = state.withLock { state -> ((@Sendable () async -> Void)?, RaftError?) in
+      guard !state.closed else { return (nil, state.closedBecause) }
+      state.proposals.append(proposal)
+      return (claimPump(&state) ? state.pump : nil, nil)
+    }
+    if let pump { Task { await pump() } }
+    return refused
+  }
+
+  /// Removes a proposal that is still queued and fails it with ``RaftError/cancelled``; false
+  /// when the pump already took it.
+  func cancel(_ requestID: UInt64) -> Bool {
+    let removed = state.withLock { state -> QueuedProposal? in
+      guard let position = state.proposals.firstIndex(where: { $0.requestID == requestID }) else {
+        return nil
+      }
+      return state.proposals.remove(at: position)
+    }
+    removed?.continuation.resume(throwing: RaftError.cancelled)
+    return removed != nil
   }
 
   /// Adds a received message and, when no pump is running, runs one in the caller's task.
@@ -63,20 +109,27 @@ final class Mailbox: Sendable {
     return true
   }
 
-  /// Takes every waiting message.
-  func takeAll() -> [RaftMessage] {
+  /// Takes every waiting message and proposal.
+  func takeAll() -> (messages: [RaftMessage], proposals: [QueuedProposal]) {
     state.withLock { state in
-      if state.messages.isEmpty { return [] }
-      let taken = state.messages
-      state.messages.removeAll(keepingCapacity: true)
-      return taken
+      var messages: [RaftMessage] = []
+      var proposals: [QueuedProposal] = []
+      if !state.messages.isEmpty {
+        messages = state.messages
+        state.messages.removeAll(keepingCapacity: true)
+      }
+      if !state.proposals.isEmpty {
+        proposals = state.proposals
+        state.proposals.removeAll(keepingCapacity: true)
+      }
+      return (messages, proposals)
     }
   }
 
-  /// Marks the pump finished when no message is waiting; false when one arrived meanwhile.
+  /// Marks the pump finished when nothing is waiting; false when something arrived meanwhile.
   func finishIfIdle() -> Bool {
     let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
-      guard state.messages.isEmpty || state.closed else { return nil }
+      guard (state.messages.isEmpty && state.proposals.isEmpty) || state.closed else { return nil }
       state.running = false
       defer { state.idleWaiters.removeAll() }
       return state.idleWaiters
@@ -86,11 +139,15 @@ final class Mailbox: Sendable {
     return true
   }
 
-  /// Refuses further messages; no pump starts from now on.
-  func close() {
+  /// Refuses further messages and proposals (they fail with `error`); no pump starts from now on.
+  /// Returns the proposals that were waiting, for the caller to fail.
+  func close(because error: RaftError) -> [QueuedProposal] {
     state.withLock { state in
+      if !state.closed { state.closedBecause = error }
       state.closed = true
       state.messages.removeAll()
+      defer { state.proposals.removeAll() }
+      return state.proposals
     }
   }
 

@@ -7,13 +7,12 @@ import Logging
 #endif
 
 extension RaftNode {
-  var nowMilliseconds: UInt64 {
+  nonisolated var nowMilliseconds: UInt64 {
     (clock.now - started).wholeMilliseconds
   }
 
-  func makeRequestID() -> UInt64 {
-    nextRequestID &+= 1
-    return nextRequestID
+  nonisolated func makeRequestID() -> UInt64 {
+    lastRequestID.wrappingAdd(1, ordering: .relaxed).newValue
   }
 
   func cancel(_ requestID: UInt64) {
@@ -48,10 +47,11 @@ extension RaftNode {
   /// stepped together afterwards, so they share the next storage write.
   func pump() async {
     while failure == nil {
-      let received = mailbox.takeAll()
-      if !received.isEmpty {
+      let (received, proposals) = mailbox.takeAll()
+      if !received.isEmpty || !proposals.isEmpty {
         core.tick(now: nowMilliseconds)
         for message in received { core.step(message) }
+        for proposal in proposals { take(proposal) }
       }
       if let pending = snapshotToCommit {
         snapshotToCommit = nil
@@ -68,6 +68,19 @@ extension RaftNode {
       if mailbox.finishIfIdle() { return }
     }
     _ = mailbox.finishIfIdle()
+  }
+
+  /// Hands a queued proposal to the core and registers its caller; fails it when the core refuses.
+  private func take(_ proposal: QueuedProposal) {
+    do {
+      let ticket = try core.propose(proposal.command, requestID: proposal.requestID)
+      waiters.register(
+        .command(proposal.continuation, deadline: proposal.deadline, started: proposal.started),
+        requestID: proposal.requestID, ticket: ticket)
+    } catch {
+      metrics.proposalFailures.increment()
+      proposal.continuation.resume(throwing: error)
+    }
   }
 
   private func carryOut(_ ready: Ready) async -> Bool {
@@ -209,6 +222,9 @@ extension RaftNode {
     failure = error
     logger.error("raft node halted", metadata: ["node": "\(id)", "error": "\(error)"])
     tickTask?.cancel()
+    for proposal in mailbox.close(because: error) {
+      proposal.continuation.resume(throwing: error)
+    }
     failAll(error)
   }
 

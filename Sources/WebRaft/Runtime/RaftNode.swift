@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(FoundationEssentials)
   import FoundationEssentials
@@ -43,7 +44,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   let clock = ContinuousClock()
   let started: ContinuousClock.Instant
   var failure: RaftError?
-  var nextRequestID: UInt64
+  /// The last request ID handed out (proposals take theirs without entering the actor).
+  let lastRequestID: Atomic<UInt64>
   /// Callers waiting for proposals, membership changes and reads.
   var waiters = WaiterTable()
   var lastApplied: UInt64
@@ -129,7 +131,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     self.makePeer = makePeer
     self.proposalTimeout = proposalTimeout
     self.broadcaster = EventBroadcaster()
-    self.nextRequestID = generator.next() >> 16
+    self.lastRequestID = Atomic(generator.next() >> 16)
     self.lastApplied = core.appliedIndex
     self.appliedMembership = state.snapshot.membership
     self.started = clock.now
@@ -221,27 +223,32 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   ///   ``RaftError/leadershipTransferInProgress``; ``RaftError/proposalDropped(index:)`` when a
   ///   new leader replaced the entry; ``RaftError/proposalTimedOut``; ``RaftError/cancelled``;
   ///   ``RaftError/shutdown``; or the failure that stopped the node.
-  public func propose(_ command: Data) async throws -> StateMachine.Output {
-    if let failure { throw failure }
+  public nonisolated(nonsending) func propose(_ command: Data) async throws -> StateMachine.Output {
     metrics.proposals.increment()
     let requestID = makeRequestID()
     let now = nowMilliseconds
     let deadline = now + proposalTimeout.wholeMilliseconds
+    // The proposal waits in the mailbox for the pump, which hands every proposal waiting to the
+    // core at once: proposers never queue for the actor itself.
     let output = try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation {
         (continuation: CheckedContinuation<any Sendable, any Error>) in
-        do {
-          let ticket = try core.propose(command, requestID: requestID)
-          waiters.register(
-            .command(continuation, deadline: deadline, started: now), requestID: requestID, ticket: ticket)
-          scheduleDrain()
-        } catch {
+        if Task.isCancelled {
+          continuation.resume(throwing: RaftError.cancelled)
+          return
+        }
+        let proposal = QueuedProposal(
+          command: command, requestID: requestID, started: now, deadline: deadline,
+          continuation: continuation)
+        if let refused = mailbox.propose(proposal) {
           metrics.proposalFailures.increment()
-          continuation.resume(throwing: error)
+          continuation.resume(throwing: refused)
         }
       }
     } onCancel: {
-      Task { await self.cancel(requestID) }
+      if !self.mailbox.cancel(requestID) {
+        Task { await self.cancel(requestID) }
+      }
     }
     // The node resumes a proposal only with what this state machine's `apply` returned.
     return output as! StateMachine.Output
@@ -384,7 +391,9 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func shutdown() async {
     if failure == nil { failure = .shutdown }
     tickTask?.cancel()
-    mailbox.close()
+    for proposal in mailbox.close(because: failure ?? .shutdown) {
+      proposal.continuation.resume(throwing: failure ?? .shutdown)
+    }
     await mailbox.waitUntilIdle()
     if let snapshotTask {
       snapshotTask.cancel()
