@@ -96,6 +96,9 @@ if wanted runtime; then
     compare "runtime-w$writers" "commits/s" \
       "$bin/RuntimeBenchmark --writers $writers --count 20000 --size 16" \
       "$peer_bin/hcbench -transport inmem -w $writers -n 20000 -size 16"
+    # Swift's default executor above; for reference, the same with every task on one NIO event
+    # loop (nodes of one process that never switch threads).
+    log "runtime-w$writers on one event loop: $("$bin/RuntimeBenchmark" --writers "$writers" --count 20000 --size 16 --nio-executor 1 --shared-loops 1 | number_before "commits/s") commits/s"
   done
 fi
 

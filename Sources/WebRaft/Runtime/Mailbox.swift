@@ -109,6 +109,11 @@ final class Mailbox: Sendable {
     return true
   }
 
+  /// How many proposals wait for the pump.
+  var queuedProposalCount: Int {
+    state.withLock { $0.proposals.count }
+  }
+
   /// Takes every waiting message and proposal.
   func takeAll() -> (messages: [RaftMessage], proposals: [QueuedProposal]) {
     state.withLock { state in

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+@testable import WebRaft
+
+/// The node's mailbox: proposals queue there without entering the actor, and a closed mailbox
+/// refuses them with the node's error.
+@Suite("Runtime: the mailbox's proposal queue")
+struct MailboxTests {
+  @Test("a queued proposal is taken by the pump along with the messages waiting")
+  func queuedProposalIsTaken() async throws {
+    let mailbox = Mailbox()
+    let taken = try await withCheckedThrowingContinuation {
+      (continuation: CheckedContinuation<any Sendable, any Error>) in
+      mailbox.setPump {
+        let (messages, proposals) = mailbox.takeAll()
+        #expect(messages.isEmpty)
+        #expect(proposals.map(\.requestID) == [7])
+        for proposal in proposals { proposal.continuation.resume(returning: proposal.requestID) }
+        _ = mailbox.finishIfIdle()
+      }
+      let refused = mailbox.propose(
+        QueuedProposal(command: Data([1]), requestID: 7, started: 0, deadline: 10, continuation: continuation))
+      #expect(refused == nil)
+    }
+    #expect(taken as? UInt64 == 7)
+  }
+
+  @Test("cancelling a proposal that is still queued fails it with cancelled and removes it")
+  func cancelQueuedProposal() async throws {
+    let mailbox = Mailbox()
+    // The pump does not take anything, so the proposal stays queued until it is cancelled.
+    mailbox.setPump {}
+    let outcome = await Task {
+      do {
+        _ = try await withCheckedThrowingContinuation {
+          (continuation: CheckedContinuation<any Sendable, any Error>) in
+          _ = mailbox.propose(
+            QueuedProposal(command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation))
+          #expect(mailbox.cancel(3))
+        }
+        return "resumed"
+      } catch let error as RaftError {
+        return "\(error == .cancelled)"
+      } catch {
+        return "other"
+      }
+    }.value
+    #expect(outcome == "true")
+    #expect(!mailbox.cancel(3), "a proposal is removed once cancelled")
+    #expect(mailbox.takeAll().proposals.isEmpty)
+  }
+
+  @Test("a closed mailbox refuses proposals with the error it closed with and hands back those waiting")
+  func closedMailboxRefuses() async throws {
+    let mailbox = Mailbox()
+    mailbox.setPump {}
+    let error = RaftError.storageFailed("disk gone")
+    let (waitingFailed, laterFailed) = await Task {
+      async let waiting: RaftError? = Self.propose(to: mailbox, requestID: 1)
+      // Let the first proposal reach the queue, then close.
+      while mailbox.queuedProposalCount == 0 { await Task.yield() }
+      for proposal in mailbox.close(because: error) { proposal.continuation.resume(throwing: error) }
+      let later = await Self.propose(to: mailbox, requestID: 2)
+      return (await waiting, later)
+    }.value
+    #expect(waitingFailed == error)
+    #expect(laterFailed == error)
+  }
+
+  /// Proposes through `mailbox` and returns the error the proposal failed with, nil on success.
+  private static func propose(to mailbox: Mailbox, requestID: UInt64) async -> RaftError? {
+    do {
+      _ = try await withCheckedThrowingContinuation {
+        (continuation: CheckedContinuation<any Sendable, any Error>) in
+        if let refused = mailbox.propose(
+          QueuedProposal(
+            command: Data(), requestID: requestID, started: 0, deadline: 10, continuation: continuation))
+        {
+          continuation.resume(throwing: refused)
+        }
+      }
+      return nil
+    } catch {
+      return error as? RaftError
+    }
+  }
+}
