@@ -20,7 +20,8 @@ struct MailboxTests {
         _ = mailbox.finishIfIdle()
       }
       let refused = mailbox.propose(
-        QueuedProposal(command: Data([1]), requestID: 7, started: 0, deadline: 10, continuation: continuation))
+        QueuedProposal(command: Data([1]), requestID: 7, started: 0, deadline: 10, continuation: continuation)
+      )
       #expect(refused == nil)
     }
     #expect(taken as? UInt64 == 7)
@@ -36,7 +37,8 @@ struct MailboxTests {
         _ = try await withCheckedThrowingContinuation {
           (continuation: CheckedContinuation<any Sendable, any Error>) in
           _ = mailbox.propose(
-            QueuedProposal(command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation))
+            QueuedProposal(
+              command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation))
           #expect(mailbox.cancel(3))
         }
         return "resumed"
