@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import WebRaft
@@ -68,6 +69,37 @@ struct MailboxTests {
     }.value
     #expect(waitingFailed == error)
     #expect(laterFailed == error)
+  }
+
+  @Test(
+    "the parked pump task runs once per wake, also for a wake that came before it parked",
+    .timeLimit(.minutes(1)))
+  func parkedPumpTaskRunsPerWake() async throws {
+    let mailbox = Mailbox()
+    let (runs, continuation) = AsyncStream.makeStream(of: Int.self)
+    let count = Mutex(0)
+    mailbox.setPump {
+      _ = mailbox.takeAll()
+      let run = count.withLock { count -> Int in
+        count += 1
+        return count
+      }
+      _ = mailbox.finishIfIdle()
+      continuation.yield(run)
+    }
+    // Posted right after the task started, most likely before it parked: the wake must not be
+    // lost.
+    mailbox.post(RaftMessage(from: "a", to: "b", term: 1, body: .timeoutNow))
+    var iterator = runs.makeAsyncIterator()
+    #expect(await iterator.next() == 1)
+    for expected in 2...4 {
+      mailbox.post(RaftMessage(from: "a", to: "b", term: 1, body: .timeoutNow))
+      #expect(await iterator.next() == expected)
+    }
+    #expect(mailbox.close(because: .shutdown).isEmpty)
+    mailbox.post(RaftMessage(from: "a", to: "b", term: 1, body: .timeoutNow))
+    try await Task.sleep(for: .milliseconds(20))
+    #expect(count.withLock { $0 } == 4, "a closed mailbox runs no pump")
   }
 
   /// Proposes through `mailbox` and returns the error the proposal failed with, nil on success.

@@ -5,6 +5,8 @@ import BenchmarkSupport
 // measurement as hashicorp/raft's hcbench with `-transport inmem`.
 //
 //   swift run -c release RuntimeBenchmark [--writers 256] [--count 20000] [--size 16]
+//     [--nio-executor 1 [--shared-loops 1]]   Swift concurrency on NIO's event loops (how many)
+//     [--commit-delay-ms D] [--heartbeat-ms H] other timings than RaftConfiguration's defaults
 import Foundation
 import Logging
 import MallocCounter
@@ -19,6 +21,8 @@ struct Options {
   var size = 16
   var nioExecutor = 0
   var sharedLoops = 0
+  var commitDelayMilliseconds = -1
+  var heartbeatMilliseconds = 0
 
   init(_ arguments: [String]) {
     for (flag, value) in integerFlags(arguments) {
@@ -28,6 +32,8 @@ struct Options {
       case "--size", "-size": size = value
       case "--nio-executor": nioExecutor = value
       case "--shared-loops": sharedLoops = value
+      case "--commit-delay-ms": commitDelayMilliseconds = value
+      case "--heartbeat-ms": heartbeatMilliseconds = value
       default: break
       }
     }
@@ -46,9 +52,19 @@ let ids: [NodeID] = ["n1", "n2", "n3"]
 var logger = Logger(label: "bench")
 logger.logLevel = .error
 var nodes: [RaftNode<CountingMachine>] = []
+var configuration = RaftConfiguration()
+if options.commitDelayMilliseconds >= 0 {
+  configuration.commitNotificationDelay = .milliseconds(options.commitDelayMilliseconds)
+}
+if options.heartbeatMilliseconds > 0 {
+  let beat = options.heartbeatMilliseconds
+  configuration.heartbeatInterval = .milliseconds(beat)
+  configuration.heartbeatTimeout = .milliseconds(2 * beat)
+  configuration.electionTimeout = .milliseconds(2 * beat)...(.milliseconds(3 * beat))
+}
 for id in ids {
   let node = try await RaftNode(
-    id: id, bootstrap: Membership(voters: Set(ids)), storage: InMemoryStorage(),
+    id: id, configuration: configuration, bootstrap: Membership(voters: Set(ids)), storage: InMemoryStorage(),
     stateMachine: CountingMachine(), logger: logger, makePeer: network.makePeer(from: id))
   network.register(id, inbound: node.inbound)
   nodes.append(node)
@@ -74,8 +90,11 @@ let seconds = elapsed.seconds
 let allocations = Double(webraft_allocation_count() - allocationsBefore) / Double(total)
 print(
   String(
-    format: "runtime-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus  allocations/commit=%.1f",
+    format:
+      "runtime-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus mean=%.1fus  allocations/commit=%.1f",
     options.writers, total, options.size, Double(total) / seconds,
     latencies[latencies.count / 2].microseconds, latencies[latencies.count * 99 / 100].microseconds,
+    latencies[latencies.count * 999 / 1000].microseconds, latencies[latencies.count - 1].microseconds,
+    seconds * 1e6 / Double(total),
     allocations))
 for node in nodes { await node.shutdown() }

@@ -104,9 +104,11 @@ let flushes = max(1, after.flushes - before.flushes)
 print(
   String(
     format:
-      "tcp-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus  allocations/commit=%.1f  leader: %d messages in %d flushes, %d dropped",
+      "tcp-w%d: n=%d size=%d  %.0f commits/s  p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus mean=%.1fus  allocations/commit=%.1f  leader: %d messages in %d flushes, %d dropped",
     options.writers, total, options.size, Double(total) / seconds,
     latencies[latencies.count / 2].microseconds, latencies[latencies.count * 99 / 100].microseconds,
+    latencies[latencies.count * 999 / 1000].microseconds, latencies[latencies.count - 1].microseconds,
+    seconds * 1e6 / Double(total),
     allocations, sent, flushes, after.messagesDropped - before.messagesDropped))
 for node in nodes { await node.shutdown() }
 for transport in transports { await transport.shutdown() }

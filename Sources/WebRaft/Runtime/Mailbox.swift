@@ -22,9 +22,10 @@ struct QueuedProposal: Sendable {
 /// Transports post from any thread without waiting, and proposers queue here without entering the
 /// node's actor; the node's pump takes everything waiting at once, so that messages and proposals
 /// that arrive while a storage write is in progress go into one batch.
-/// At most one pump runs at a time. Posting to an idle mailbox either starts a pump task or, for
-/// a hand-off (``handOff(_:)``), lets the caller run the pump in its own task, which saves a
-/// thread switch when nodes share a process.
+/// At most one pump runs at a time. Posting to an idle mailbox either wakes the mailbox's pump
+/// task, which waits parked between runs (no task is created per wake), or, for a hand-off
+/// (``handOff(_:)``), lets the caller run the pump in its own task, which saves a thread switch
+/// when nodes share a process.
 final class Mailbox: Sendable {
   private struct State {
     var messages: [RaftMessage] = []
@@ -37,36 +38,66 @@ final class Mailbox: Sendable {
     var closedBecause: RaftError = .shutdown
     /// Tasks waiting for the running pump to finish (see ``waitUntilIdle()``).
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The pump task, while it waits for work: resumed with true to run the pump, false to end.
+    var parked: UnsafeContinuation<Bool, Never>?
+    /// The pump task was woken while it was not parked yet: it runs again at once.
+    var wakePending = false
   }
 
   private let state = Mutex(State())
 
-  /// Sets the pump (once the node exists): it works off everything, then calls
-  /// ``finishIfIdle()`` until that returns true.
+  /// Sets the pump (once the node exists) and starts the task that runs it when woken: the pump
+  /// works off everything, then calls ``finishIfIdle()`` until that returns true. The task ends
+  /// when the mailbox closes.
   func setPump(_ pump: @escaping @Sendable () async -> Void) {
     state.withLock { $0.pump = pump }
+    Task { await self.runPumpWhenWoken() }
   }
 
-  /// Adds a received message, starting a pump task if none is running.
+  private func runPumpWhenWoken() async {
+    while await parkUntilWoken() {
+      guard let pump = state.withLock({ $0.pump }) else { return }
+      await pump()
+    }
+  }
+
+  /// Waits until the pump should run (true) or the mailbox closed (false).
+  private func parkUntilWoken() async -> Bool {
+    await withUnsafeContinuation { continuation in
+      let now = state.withLock { state -> Bool? in
+        if state.closed { return false }
+        if state.wakePending {
+          state.wakePending = false
+          return true
+        }
+        state.parked = continuation
+        return nil
+      }
+      if let now { continuation.resume(returning: now) }
+    }
+  }
+
+  /// Adds a received message, waking the pump task if no pump is running.
   func post(_ message: RaftMessage) {
-    let pump = state.withLock { state -> (@Sendable () async -> Void)? in
+    let parked = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
       guard !state.closed else { return nil }
       state.messages.append(message)
-      return claimPump(&state) ? state.pump : nil
+      return claimPumpTask(&state)
     }
-    // Started outside the lock: creating a task under it made every sender wait for it.
-    if let pump { Task { await pump() } }
+    // Resumed outside the lock, so that senders never wait for the resumption.
+    parked?.resume(returning: true)
   }
 
-  /// Queues a proposal, starting a pump task if none is running; returns the node's error instead
-  /// when it stopped.
+  /// Queues a proposal, waking the pump task if no pump is running; returns the node's error
+  /// instead when it stopped.
   func propose(_ proposal: QueuedProposal) -> RaftError? {
-    let (pump, refused) = state.withLock { state -> ((@Sendable () async -> Void)?, RaftError?) in
+    let (parked, refused) = state.withLock {
+      state -> (UnsafeContinuation<Bool, Never>?, RaftError?) in
       guard !state.closed else { return (nil, state.closedBecause) }
       state.proposals.append(proposal)
-      return (claimPump(&state) ? state.pump : nil, nil)
+      return (claimPumpTask(&state), nil)
     }
-    if let pump { Task { await pump() } }
+    parked?.resume(returning: true)
     return refused
   }
 
@@ -93,13 +124,13 @@ final class Mailbox: Sendable {
     if let pump { await pump() }
   }
 
-  /// Starts a pump task if none is running (the node has work of its own).
+  /// Wakes the pump task if no pump is running (the node has work of its own).
   func wake() {
-    let pump = state.withLock { state -> (@Sendable () async -> Void)? in
+    let parked = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
       guard !state.closed else { return nil }
-      return claimPump(&state) ? state.pump : nil
+      return claimPumpTask(&state)
     }
-    if let pump { Task { await pump() } }
+    parked?.resume(returning: true)
   }
 
   /// Marks a pump as running if none is.
@@ -107,6 +138,18 @@ final class Mailbox: Sendable {
     guard !state.running, state.pump != nil else { return false }
     state.running = true
     return true
+  }
+
+  /// Marks a pump as running if none is, for the pump task to run it: returns the parked task to
+  /// resume, or leaves a pending wake for a task that has not parked yet.
+  private func claimPumpTask(_ state: inout State) -> UnsafeContinuation<Bool, Never>? {
+    guard claimPump(&state) else { return nil }
+    guard let parked = state.parked else {
+      state.wakePending = true
+      return nil
+    }
+    state.parked = nil
+    return parked
   }
 
   /// How many proposals wait for the pump.
@@ -147,13 +190,19 @@ final class Mailbox: Sendable {
   /// Refuses further messages and proposals (they fail with `error`); no pump starts from now on.
   /// Returns the proposals that were waiting, for the caller to fail.
   func close(because error: RaftError) -> [QueuedProposal] {
-    state.withLock { state in
+    let (waiting, parked) = state.withLock { state in
       if !state.closed { state.closedBecause = error }
       state.closed = true
       state.messages.removeAll()
-      defer { state.proposals.removeAll() }
-      return state.proposals
+      defer {
+        state.proposals.removeAll()
+        state.parked = nil
+      }
+      return (state.proposals, state.parked)
     }
+    // The pump task ends.
+    parked?.resume(returning: false)
+    return waiting
   }
 
   /// Returns once no pump is running.

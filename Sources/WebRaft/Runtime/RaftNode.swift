@@ -160,6 +160,13 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     }
   }
 
+  deinit {
+    // A node dropped without `shutdown()` still ends its pump task and fails queued proposals.
+    for proposal in mailbox.close(because: .shutdown) {
+      proposal.continuation.resume(throwing: RaftError.shutdown)
+    }
+  }
+
   private static func tickInterval(_ configuration: RaftConfiguration) -> Duration {
     let shortest = min(configuration.heartbeatInterval, configuration.electionTimeout.lowerBound)
     return max(.milliseconds(1), min(.milliseconds(10), shortest / 10))
