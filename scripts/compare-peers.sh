@@ -119,6 +119,10 @@ fi
 
 if wanted kv; then
   if [ -x "$here/scripts/kv-bench.sh" ]; then
+    # kv-bench.sh builds raftkv only when it is missing: build it here so that a stale binary from
+    # an earlier commit is never measured.
+    log "building raftkv in release for the kv comparison"
+    (cd "$here" && swift build -c release --product raftkv --scratch-path "$here/.build-compare" >&2)
     for clients in 1 10 100; do
       compare_kv "$clients"
     done

@@ -153,7 +153,7 @@ extension RaftCore {
     emit(.leader(term: term))
     // Raft §8: a new leader commits a no-op entry of its own term, which commits everything
     // before it (Figure 8) and lets reads know the commit index.
-    log.appendAsLeader([LogEntry(index: log.lastIndex + 1, term: term, payload: .noop)])
+    log.appendAsLeader(LogEntry(index: log.lastIndex + 1, term: term, payload: .noop))
     appendsDue = true
     maybeCommit()
   }

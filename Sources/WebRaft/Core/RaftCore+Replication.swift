@@ -17,10 +17,11 @@ extension RaftCore {
       throw .overloaded(uncommittedBytes: uncommittedBytes, limit: configuration.maxUncommittedBytes)
     }
     uncommittedBytes += size
-    log.appendAsLeader([entry])
+    log.appendAsLeader(entry)
     if let origin { recentOrigins.insert(origin) }
     appendsDue = true
-    maybeCommit()
+    // No commit check here: an append changes neither the stable index nor any follower's match,
+    // so it cannot move the commit index (a membership change checks after changing the voters).
     return entry.index
   }
 

@@ -102,10 +102,10 @@ struct RaftLog: Hashable, Sendable {
     return nil
   }
 
-  /// Appends entries created by this node as leader.
-  mutating func appendAsLeader(_ newEntries: [LogEntry]) {
-    for entry in newEntries { byteCount += entry.byteCount }
-    entries.append(contentsOf: newEntries)
+  /// Appends an entry created by this node as leader.
+  mutating func appendAsLeader(_ entry: LogEntry) {
+    byteCount += entry.byteCount
+    entries.append(entry)
   }
 
   /// Drops the entries up to `index` (covered by a snapshot now stored). Only applied entries
