@@ -11,8 +11,8 @@ struct MailboxTests {
   @Test("a queued proposal is taken by the pump along with the messages waiting")
   func queuedProposalIsTaken() async throws {
     let mailbox = Mailbox()
-    let taken = try await withCheckedThrowingContinuation {
-      (continuation: CheckedContinuation<any Sendable, any Error>) in
+    let taken = try await withUnsafeThrowingContinuation {
+      (continuation: UnsafeContinuation<any Sendable, any Error>) in
       mailbox.setPump {
         let (messages, proposals) = mailbox.takeAll()
         #expect(messages.isEmpty)
@@ -35,8 +35,8 @@ struct MailboxTests {
     mailbox.setPump {}
     let outcome = await Task {
       do {
-        _ = try await withCheckedThrowingContinuation {
-          (continuation: CheckedContinuation<any Sendable, any Error>) in
+        _ = try await withUnsafeThrowingContinuation {
+          (continuation: UnsafeContinuation<any Sendable, any Error>) in
           _ = mailbox.propose(
             QueuedProposal(
               command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation))
@@ -105,8 +105,8 @@ struct MailboxTests {
   /// Proposes through `mailbox` and returns the error the proposal failed with, nil on success.
   private static func propose(to mailbox: Mailbox, requestID: UInt64) async -> RaftError? {
     do {
-      _ = try await withCheckedThrowingContinuation {
-        (continuation: CheckedContinuation<any Sendable, any Error>) in
+      _ = try await withUnsafeThrowingContinuation {
+        (continuation: UnsafeContinuation<any Sendable, any Error>) in
         if let refused = mailbox.propose(
           QueuedProposal(
             command: Data(), requestID: requestID, started: 0, deadline: 10, continuation: continuation))

@@ -13,7 +13,7 @@ struct QueuedProposal: Sendable {
   /// When the proposal was made and when its caller gives up (the node's milliseconds).
   let started: UInt64
   let deadline: UInt64
-  let continuation: CheckedContinuation<any Sendable, any Error>
+  let continuation: UnsafeContinuation<any Sendable, any Error>
 }
 
 /// The messages a node received and the proposals made on it that it has not stepped yet, and

@@ -236,10 +236,11 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     let now = nowMilliseconds
     let deadline = now + proposalTimeout.wholeMilliseconds
     // The proposal waits in the mailbox for the pump, which hands every proposal waiting to the
-    // core at once: proposers never queue for the actor itself.
+    // core at once: proposers never queue for the actor itself. The continuation is unchecked (no
+    // allocation for it): the mailbox and the waiter table resume each exactly once.
     let output = try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation {
-        (continuation: CheckedContinuation<any Sendable, any Error>) in
+      try await withUnsafeThrowingContinuation {
+        (continuation: UnsafeContinuation<any Sendable, any Error>) in
         if Task.isCancelled {
           continuation.resume(throwing: RaftError.cancelled)
           return

@@ -5,7 +5,7 @@
 /// back by the node), so that the table below is compiled once, specialised, rather than looked
 /// up through generic metadata on every commit.
 enum Waiter {
-  case command(CheckedContinuation<any Sendable, any Error>, deadline: UInt64, started: UInt64)
+  case command(UnsafeContinuation<any Sendable, any Error>, deadline: UInt64, started: UInt64)
   case membership(CheckedContinuation<Void, any Error>, deadline: UInt64)
   case read(CheckedContinuation<Void, any Error>, deadline: UInt64)
 
