@@ -50,6 +50,7 @@ struct ProgressMap: Sendable {
 
   /// Changes `member`'s progress in place; nil when it is not tracked.
   @inline(__always)
+  @discardableResult
   mutating func update<Result>(_ member: NodeID, _ body: (inout Progress) -> Result) -> Result? {
     guard let position = position(of: member) else { return nil }
     return body(&entries[position])

@@ -84,13 +84,6 @@ extension RaftCore {
     }
   }
 
-  /// Changes a follower's progress in place, so that its in-flight window is not copied; nil
-  /// when the leader tracks no such follower.
-  @discardableResult
-  mutating func updateProgress<Result>(_ peer: NodeID, _ body: (inout Progress) -> Result) -> Result? {
-    progress.update(peer, body)
-  }
-
   /// Sends `peer` the entries from its `next` index, or an empty append when `allowEmpty`.
   mutating func sendAppend(to peer: NodeID, allowEmpty: Bool) {
     guard let next = progress.read(peer, { $0.isPaused ? nil : $0.next }) ?? nil else { return }
@@ -98,7 +91,7 @@ extension RaftCore {
     guard let previousTerm = log.term(at: previousIndex) else {
       // The follower needs entries that were compacted away: send the snapshot instead.
       let snapshotIndex = log.snapshotIndex
-      updateProgress(peer) { $0.becomeSnapshot(index: snapshotIndex) }
+      progress.update(peer) { $0.becomeSnapshot(index: snapshotIndex) }
       requestSnapshotChunk(for: peer)
       return
     }
@@ -108,7 +101,7 @@ extension RaftCore {
     if batch.isEmpty && !allowEmpty { return }
     let lastIndex = batch.last?.index ?? previousIndex
     let bytes = batch.reduce(0) { $0 + $1.byteCount }
-    updateProgress(peer) { $0.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes) }
+    progress.update(peer) { $0.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes) }
     send(
       to: peer,
       .appendEntries(
@@ -147,7 +140,7 @@ extension RaftCore {
   mutating func handleAppendResponse(_ response: AppendEntriesResponse, from peer: NodeID) {
     if response.success {
       guard response.index <= log.lastIndex else { return }
-      let outcome = updateProgress(peer) { entry -> (advanced: Bool, next: UInt64) in
+      let outcome = progress.update(peer) { entry -> (advanced: Bool, next: UInt64) in
         entry.recentActive = true
         let advanced = entry.acknowledge(response.index)
         if advanced && entry.state == .probe {
@@ -166,7 +159,7 @@ extension RaftCore {
       if outcome.next <= log.lastIndex { appendsDue = true }
     } else {
       let hint = backtrackHint(response)
-      let retry = updateProgress(peer) { entry -> Bool in
+      let retry = progress.update(peer) { entry -> Bool in
         entry.recentActive = true
         return entry.reject(response.index, hint: hint)
       }
@@ -189,7 +182,7 @@ extension RaftCore {
     let lastIndex = log.lastIndex
     let now = self.now
     let timeout = heartbeatTimeout
-    let outcome = updateProgress(peer) { entry -> (resendChunk: Bool, match: UInt64) in
+    let outcome = progress.update(peer) { entry -> (resendChunk: Bool, match: UInt64) in
       entry.recentActive = true
       if response.readRound <= round {
         entry.acknowledgedRound = max(entry.acknowledgedRound, response.readRound)

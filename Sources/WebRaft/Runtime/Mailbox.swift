@@ -187,9 +187,9 @@ final class Mailbox: Sendable {
     return true
   }
 
-  /// Refuses further messages and proposals (they fail with `error`); no pump starts from now on.
-  /// Returns the proposals that were waiting, for the caller to fail.
-  func close(because error: RaftError) -> [QueuedProposal] {
+  /// Refuses further messages and proposals (they fail with `error`), fails the proposals that
+  /// were waiting with it, and ends the pump task; no pump starts from now on.
+  func close(because error: RaftError) {
     let (waiting, parked) = state.withLock { state in
       if !state.closed { state.closedBecause = error }
       state.closed = true
@@ -200,9 +200,9 @@ final class Mailbox: Sendable {
       }
       return (state.proposals, state.parked)
     }
+    for proposal in waiting { proposal.continuation.resume(throwing: error) }
     // The pump task ends.
     parked?.resume(returning: false)
-    return waiting
   }
 
   /// Returns once no pump is running.

@@ -222,9 +222,7 @@ extension RaftNode {
     failure = error
     logger.error("raft node halted", metadata: ["node": "\(id)", "error": "\(error)"])
     tickTask?.cancel()
-    for proposal in mailbox.close(because: error) {
-      proposal.continuation.resume(throwing: error)
-    }
+    mailbox.close(because: error)
     failAll(error)
   }
 

@@ -162,9 +162,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
 
   deinit {
     // A node dropped without `shutdown()` still ends its pump task and fails queued proposals.
-    for proposal in mailbox.close(because: .shutdown) {
-      proposal.continuation.resume(throwing: RaftError.shutdown)
-    }
+    mailbox.close(because: .shutdown)
   }
 
   private static func tickInterval(_ configuration: RaftConfiguration) -> Duration {
@@ -399,9 +397,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func shutdown() async {
     if failure == nil { failure = .shutdown }
     tickTask?.cancel()
-    for proposal in mailbox.close(because: failure ?? .shutdown) {
-      proposal.continuation.resume(throwing: failure ?? .shutdown)
-    }
+    mailbox.close(because: failure ?? .shutdown)
     await mailbox.waitUntilIdle()
     if let snapshotTask {
       snapshotTask.cancel()
