@@ -53,6 +53,9 @@ let package = Package(
       ],
       swiftSettings: [.treatAllWarnings(as: .error)]
     ),
+    // The floor under tcp-w1: the kernel's cost of one commit's four loopback TCP messages, in C
+    // with no Raft and no event-loop library.
+    .executableTarget(name: "LoopbackFloor"),
     // The long fuzz run of the message codec and the frame decoder (shares its fuzzer source with
     // WebRaftNIOTests by a symbolic link).
     .executableTarget(

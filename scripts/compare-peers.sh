@@ -104,6 +104,9 @@ fi
 
 if wanted tcp; then
   if [ -x "$bin/TCPBenchmark" ]; then
+    # The kernel's share of a commit over loopback TCP, in C without Raft: the least any
+    # implementation's tcp-w1 round can take on this machine (BENCHMARKS.md, "tcp-w1").
+    "$bin/LoopbackFloor" --rounds 50000 >&2 || log "LoopbackFloor failed"
     # Swift concurrency on NIO's event loops, as raftkv runs it (WebRaftNIO's "Latency" notes);
     # the figure with Swift's default executor is printed for reference.
     for writers in 1 256; do

@@ -7,6 +7,7 @@ import BenchmarkSupport
 //   swift run -c release RuntimeBenchmark [--writers 256] [--count 20000] [--size 16]
 //     [--nio-executor 1 [--shared-loops 1]]   Swift concurrency on NIO's event loops (how many)
 //     [--commit-delay-ms D] [--heartbeat-ms H] other timings than RaftConfiguration's defaults
+//     [--snapshot-every N]   snapshot every N entries (0: never) instead of the default
 import Foundation
 import Logging
 import MallocCounter
@@ -23,6 +24,7 @@ struct Options {
   var sharedLoops = 0
   var commitDelayMilliseconds = -1
   var heartbeatMilliseconds = 0
+  var snapshotEvery = -1
 
   init(_ arguments: [String]) {
     for (flag, value) in integerFlags(arguments) {
@@ -34,6 +36,7 @@ struct Options {
       case "--shared-loops": sharedLoops = value
       case "--commit-delay-ms": commitDelayMilliseconds = value
       case "--heartbeat-ms": heartbeatMilliseconds = value
+      case "--snapshot-every": snapshotEvery = value
       default: break
       }
     }
@@ -55,6 +58,9 @@ var nodes: [RaftNode<CountingMachine>] = []
 var configuration = RaftConfiguration()
 if options.commitDelayMilliseconds >= 0 {
   configuration.commitNotificationDelay = .milliseconds(options.commitDelayMilliseconds)
+}
+if options.snapshotEvery >= 0 {
+  configuration.snapshotEntryInterval = options.snapshotEvery > 0 ? options.snapshotEvery : nil
 }
 if options.heartbeatMilliseconds > 0 {
   let beat = options.heartbeatMilliseconds
@@ -97,4 +103,5 @@ print(
     latencies[latencies.count * 999 / 1000].microseconds, latencies[latencies.count - 1].microseconds,
     seconds * 1e6 / Double(total),
     allocations))
+print(stallSummary(latencies))
 for node in nodes { await node.shutdown() }

@@ -110,5 +110,6 @@ print(
     latencies[latencies.count * 999 / 1000].microseconds, latencies[latencies.count - 1].microseconds,
     seconds * 1e6 / Double(total),
     allocations, sent, flushes, after.messagesDropped - before.messagesDropped))
+print(stallSummary(latencies))
 for node in nodes { await node.shutdown() }
 for transport in transports { await transport.shutdown() }
