@@ -106,7 +106,7 @@ extension RaftCore {
       to: peer,
       .appendEntries(
         AppendEntries(
-          prevLogIndex: previousIndex, prevLogTerm: previousTerm, entries: Array(batch),
+          prevLogIndex: previousIndex, prevLogTerm: previousTerm, entries: batch,
           leaderCommit: log.commitIndex)))
   }
 
@@ -227,10 +227,8 @@ extension RaftCore {
     }
     let previous = log.commitIndex
     _ = log.commit(to: candidate)
-    for entry in log.entries(
-      from: previous + 1, through: candidate, maxCount: .max, maxBytes: .max)
-    where entry.term == term {
-      uncommittedBytes -= entry.byteCount
+    for index in (previous + 1)...candidate {
+      if let entry = log.entry(at: index), entry.term == term { uncommittedBytes -= entry.byteCount }
     }
     if uncommittedBytes < 0 { uncommittedBytes = 0 }
     // Followers learn the new commit index from the next append; if none goes out soon, from an

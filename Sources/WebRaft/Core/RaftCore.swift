@@ -380,9 +380,9 @@ public struct RaftCore: Sendable {
     let early = orderEarlyMessages(current)
     var ready = Ready(
       hardState: hardStateChanged ? current : nil,
-      entries: Array(unstable),
+      entries: unstable,
       messages: outbox,
-      committedEntries: Array(committed),
+      committedEntries: committed,
       rejectedProposals: pendingRejections,
       events: pendingEvents,
       readStates: readStates,

@@ -9,7 +9,7 @@ struct RaftLog: Hashable, Sendable {
   /// The term of the entry at `snapshotIndex`.
   private(set) var snapshotTerm: UInt64
   /// The entries after `snapshotIndex`, without gaps.
-  private(set) var entries: [LogEntry]
+  private var held: ChunkedEntries
   /// Entries up to this index are durable in storage.
   private(set) var stableIndex: UInt64
   /// The highest index known to be committed.
@@ -22,7 +22,7 @@ struct RaftLog: Hashable, Sendable {
   init(snapshot: SnapshotMetadata, entries: [LogEntry], commitIndex: UInt64, appliedIndex: UInt64) {
     self.snapshotIndex = snapshot.index
     self.snapshotTerm = snapshot.term
-    self.entries = entries
+    self.held = ChunkedEntries(entries)
     let last = snapshot.index + UInt64(entries.count)
     self.stableIndex = last
     // What the state machine already applied was committed, even if the stored commit index
@@ -32,11 +32,14 @@ struct RaftLog: Hashable, Sendable {
     self.byteCount = entries.reduce(0) { $0 + $1.byteCount }
   }
 
+  /// The entries after `snapshotIndex`, copied into an array.
+  var entries: [LogEntry] { held.array }
+
   /// The index of the last entry (the snapshot index when the log is empty).
-  var lastIndex: UInt64 { snapshotIndex + UInt64(entries.count) }
+  var lastIndex: UInt64 { snapshotIndex + UInt64(held.count) }
 
   /// The term of the last entry.
-  var lastTerm: UInt64 { entries.last?.term ?? snapshotTerm }
+  var lastTerm: UInt64 { held.last?.term ?? snapshotTerm }
 
   /// The first index still held in memory.
   var firstIndex: UInt64 { snapshotIndex + 1 }
@@ -45,18 +48,18 @@ struct RaftLog: Hashable, Sendable {
   func term(at index: UInt64) -> UInt64? {
     if index == snapshotIndex { return snapshotTerm }
     if index < snapshotIndex || index > lastIndex { return nil }
-    return entries[Int(index - snapshotIndex - 1)].term
+    return held[Int(index - snapshotIndex - 1)].term
   }
 
   /// The entry at `index`, if held.
   func entry(at index: UInt64) -> LogEntry? {
     if index <= snapshotIndex || index > lastIndex { return nil }
-    return entries[Int(index - snapshotIndex - 1)]
+    return held[Int(index - snapshotIndex - 1)]
   }
 
   /// Entries from `from` through `through`, stopping early at `maxCount` entries or once
   /// `maxBytes` is reached (one entry is always returned if any is in range).
-  func entries(from: UInt64, through: UInt64, maxCount: Int, maxBytes: Int) -> ArraySlice<LogEntry> {
+  func entries(from: UInt64, through: UInt64, maxCount: Int, maxBytes: Int) -> [LogEntry] {
     let lower = max(from, firstIndex)
     let upper = min(through, lastIndex)
     if lower > upper { return [] }
@@ -65,13 +68,13 @@ struct RaftLog: Hashable, Sendable {
     if maxCount < end - start { end = start + maxCount }
     var bytes = 0
     for position in start..<end {
-      bytes += entries[position].byteCount
+      bytes += held[position].byteCount
       if bytes > maxBytes, position > start {
         end = position
         break
       }
     }
-    return entries[start..<end]
+    return held.copy(start..<end)
   }
 
   /// Whether a log ending at (`lastIndex`, `lastTerm`) is at least as up to date as this one
@@ -105,7 +108,7 @@ struct RaftLog: Hashable, Sendable {
   /// Appends an entry created by this node as leader.
   mutating func appendAsLeader(_ entry: LogEntry) {
     byteCount += entry.byteCount
-    entries.append(entry)
+    held.append(entry)
   }
 
   /// Drops the entries up to `index` (covered by a snapshot now stored). Only applied entries
@@ -122,7 +125,7 @@ struct RaftLog: Hashable, Sendable {
     if term(at: metadata.index) == metadata.term {
       compactUnapplied(through: metadata.index)
     } else {
-      entries.removeAll()
+      held.removeAll()
       byteCount = 0
       snapshotIndex = metadata.index
       snapshotTerm = metadata.term
@@ -135,8 +138,8 @@ struct RaftLog: Hashable, Sendable {
   private mutating func compactUnapplied(through index: UInt64) {
     guard let term = term(at: index) else { return }
     let count = Int(index - snapshotIndex)
-    for entry in entries[..<count] { byteCount -= entry.byteCount }
-    entries.removeFirst(count)
+    for position in 0..<count { byteCount -= held[position].byteCount }
+    held.removeFirst(count)
     snapshotIndex = index
     snapshotTerm = term
     stableIndex = max(stableIndex, index)
@@ -175,13 +178,13 @@ struct RaftLog: Hashable, Sendable {
     if conflictIndex <= lastIndex {
       if conflictIndex <= commitIndex { return .conflictsWithCommitted(index: conflictIndex) }
       let removed = Int(lastIndex - conflictIndex + 1)
-      for entry in entries.suffix(removed) { byteCount -= entry.byteCount }
-      entries.removeLast(removed)
+      for position in (held.count - removed)..<held.count { byteCount -= held[position].byteCount }
+      held.removeLast(removed)
       stableIndex = min(stableIndex, conflictIndex - 1)
       truncatedFrom = conflictIndex
     }
     for entry in newEntries[position...] { byteCount += entry.byteCount }
-    entries.append(contentsOf: newEntries[position...])
+    held.append(contentsOf: newEntries[position...])
     return .appended(
       lastNewIndex: lastNewIndex, appendedFrom: conflictIndex, truncatedFrom: truncatedFrom)
   }
@@ -195,9 +198,9 @@ struct RaftLog: Hashable, Sendable {
   }
 
   /// Entries not yet durable, to be written in the next batch.
-  var unstableEntries: ArraySlice<LogEntry> {
+  var unstableEntries: [LogEntry] {
     if stableIndex >= lastIndex { return [] }
-    return entries[Int(stableIndex - snapshotIndex)...]
+    return held.copy(Int(stableIndex - snapshotIndex)..<held.count)
   }
 
   /// Records that entries up to (`index`, `term`) are durable, unless the log changed since.
@@ -207,11 +210,11 @@ struct RaftLog: Hashable, Sendable {
   }
 
   /// Committed entries not yet handed to the state machine, at most `maxCount`.
-  func committedToApply(maxCount: Int) -> ArraySlice<LogEntry> {
+  func committedToApply(maxCount: Int) -> [LogEntry] {
     guard commitIndex > appliedIndex else { return [] }
     let start = Int(appliedIndex - snapshotIndex)
     let end = min(Int(commitIndex - snapshotIndex), start + maxCount)
-    return entries[start..<end]
+    return held.copy(start..<end)
   }
 
   /// Records that entries up to `index` were handed to the state machine.

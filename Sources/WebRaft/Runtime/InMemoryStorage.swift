@@ -11,9 +11,26 @@ import Synchronization
 /// Use it in tests, benchmarks and examples, or for a cluster whose members never restart. It
 /// honours the ``RaftStorage`` contract within one process, so a node can be "restarted" from it.
 public final class InMemoryStorage: RaftStorage {
+  /// What is stored. The log is held in chunks, so that a long log grows without stalls and a
+  /// snapshot drops its prefix without moving the rest.
   private struct Stored {
-    var state: PersistentState?
+    var initialized = false
+    var hardState = HardState()
+    var snapshot = SnapshotMetadata(index: 0, term: 0, membership: .empty)
+    var entries = ChunkedEntries()
     var snapshotData = Data()
+
+    mutating func replace(with state: PersistentState) {
+      initialized = true
+      hardState = state.hardState
+      snapshot = state.snapshot
+      entries = ChunkedEntries(state.entries)
+    }
+
+    var state: PersistentState? {
+      guard initialized else { return nil }
+      return PersistentState(hardState: hardState, snapshot: snapshot, entries: entries.array)
+    }
   }
 
   private let stored = Mutex(Stored())
@@ -23,7 +40,7 @@ public final class InMemoryStorage: RaftStorage {
 
   /// Creates a storage that already holds `state`.
   public init(state: PersistentState) {
-    stored.withLock { $0.state = state }
+    stored.withLock { $0.replace(with: state) }
   }
 
   /// Everything stored, as ``load()`` would return it.
@@ -38,21 +55,20 @@ public final class InMemoryStorage: RaftStorage {
 
   /// Stores the initial state.
   public func initialize(_ initial: PersistentState) async throws {
-    stored.withLock { $0.state = initial }
+    stored.withLock { $0.replace(with: initial) }
   }
 
   /// Stores the hard state and the entries, replacing any stored suffix the entries overlap.
   public nonisolated(nonsending) func persist(hardState: HardState?, entries: [LogEntry]) async throws {
     stored.withLock { stored in
-      if stored.state == nil { stored.state = .initial(membership: .empty) }
-      // Mutate in place: copying the stored log on every write would make writes O(log size).
-      if let hardState { stored.state!.hardState = hardState }
+      stored.initialized = true
+      if let hardState { stored.hardState = hardState }
       if let first = entries.first {
-        let base = stored.state!.snapshot.index
-        let count = stored.state!.entries.count
+        let base = stored.snapshot.index
+        let count = stored.entries.count
         let keep = first.index > base ? Int(min(first.index - 1 - base, UInt64(count))) : 0
-        stored.state!.entries.removeLast(count - keep)
-        stored.state!.entries.append(contentsOf: entries.drop { $0.index <= base })
+        stored.entries.removeLast(count - keep)
+        stored.entries.append(contentsOf: entries.drop { $0.index <= base })
       }
     }
   }
@@ -65,25 +81,24 @@ public final class InMemoryStorage: RaftStorage {
   /// Opens the current snapshot.
   public func openSnapshot() async throws -> (any RaftSnapshotReader)? {
     stored.withLock { stored in
-      guard let state = stored.state, state.snapshot.index > 0 else { return nil }
-      return InMemorySnapshotReader(metadata: state.snapshot, data: stored.snapshotData)
+      guard stored.initialized, stored.snapshot.index > 0 else { return nil }
+      return InMemorySnapshotReader(metadata: stored.snapshot, data: stored.snapshotData)
     }
   }
 
   fileprivate func install(_ metadata: SnapshotMetadata, data: Data) {
     stored.withLock { stored in
-      var current = stored.state ?? .initial(membership: .empty)
-      let base = current.snapshot.index
+      stored.initialized = true
+      let base = stored.snapshot.index
       if metadata.index <= base { return }
       let position = Int(metadata.index - base) - 1
-      if position < current.entries.count, current.entries[position].term == metadata.term {
-        current.entries.removeFirst(position + 1)
+      if position < stored.entries.count, stored.entries[position].term == metadata.term {
+        stored.entries.removeFirst(position + 1)
       } else {
-        current.entries.removeAll()
+        stored.entries.removeAll()
       }
-      current.snapshot = metadata
-      current.hardState.commitIndex = max(current.hardState.commitIndex, metadata.index)
-      stored.state = current
+      stored.snapshot = metadata
+      stored.hardState.commitIndex = max(stored.hardState.commitIndex, metadata.index)
       stored.snapshotData = data
     }
   }
