@@ -1,11 +1,22 @@
 import Foundation
 
-/// Runs `writers` tasks that each call `operation` `perWriter` times, one after another, and
-/// returns every call's latency, sorted (the closed loop of the runtime and TCP benchmarks).
-public func closedLoopLatencies(
+/// What a closed-loop run measured.
+public struct ClosedLoopResult: Sendable {
+  /// From the start of the first call until the last call returned; what throughput is computed
+  /// from. Collecting and sorting the latencies afterwards is not part of it.
+  public var elapsed: Duration
+  /// Every call's latency, sorted.
+  public var latencies: [Duration]
+}
+
+/// Runs `writers` tasks that each call `operation` `perWriter` times, one after another (the
+/// closed loop of the runtime and TCP benchmarks, as hashicorp/raft's hcbench runs it).
+public func closedLoop(
   writers: Int, perWriter: Int, _ operation: @escaping @Sendable () async throws -> Void
-) async throws -> [Duration] {
-  try await withThrowingTaskGroup(of: [Duration].self) { group in
+) async throws -> ClosedLoopResult {
+  let start = ContinuousClock.now
+  let perTask = try await withThrowingTaskGroup(of: (ContinuousClock.Instant, [Duration]).self) {
+    group in
     for _ in 0..<writers {
       group.addTask {
         var own: [Duration] = []
@@ -15,13 +26,15 @@ public func closedLoopLatencies(
           try await operation()
           own.append(ContinuousClock.now - began)
         }
-        return own
+        return (ContinuousClock.now, own)
       }
     }
-    var all: [Duration] = []
-    for try await own in group { all.append(contentsOf: own) }
-    return all.sorted()
+    var all: [(ContinuousClock.Instant, [Duration])] = []
+    for try await finished in group { all.append(finished) }
+    return all
   }
+  let end = perTask.map(\.0).max() ?? start
+  return ClosedLoopResult(elapsed: end - start, latencies: perTask.flatMap(\.1).sorted())
 }
 
 /// A line about the slowest calls in `sorted` latencies: how many took over `threshold`, their

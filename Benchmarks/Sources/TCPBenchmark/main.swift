@@ -90,11 +90,11 @@ for _ in 0..<200 { try await leader.propose(command) }
 let perWriter = options.count / options.writers
 let before = transports[leaderIndex!].statistics
 let allocationsBefore = webraft_allocation_count()
-let start = ContinuousClock.now
-let latencies = try await closedLoopLatencies(writers: options.writers, perWriter: perWriter) {
+let run = try await closedLoop(writers: options.writers, perWriter: perWriter) {
   try await leader.propose(command)
 }
-let elapsed = ContinuousClock.now - start
+let latencies = run.latencies
+let elapsed = run.elapsed
 let after = transports[leaderIndex!].statistics
 let total = perWriter * options.writers
 let seconds = elapsed.seconds
