@@ -74,18 +74,30 @@ extension RaftCore {
   mutating func flushAppends() {
     // Every follower that can take an append gets one, carrying the commit index.
     commitNotificationDeadline = nil
+    // The log does not change while the appends go out, so followers that stand at the same index
+    // (the usual case) share one array of entries instead of a copy each.
+    var shared: (next: UInt64, batch: [LogEntry])?
     for peer in progress.members {
-      sendAppend(to: peer, allowEmpty: true)
+      sendAppend(to: peer, allowEmpty: true, sharing: &shared)
       // Pipelining: keep sending while the window allows and entries remain.
       let lastIndex = log.lastIndex
       while progress.read(peer, { $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex }) == true {
-        sendAppend(to: peer, allowEmpty: false)
+        sendAppend(to: peer, allowEmpty: false, sharing: &shared)
       }
     }
   }
 
   /// Sends `peer` the entries from its `next` index, or an empty append when `allowEmpty`.
   mutating func sendAppend(to peer: NodeID, allowEmpty: Bool) {
+    var shared: (next: UInt64, batch: [LogEntry])?
+    sendAppend(to: peer, allowEmpty: allowEmpty, sharing: &shared)
+  }
+
+  /// ``sendAppend(to:allowEmpty:)`` that reuses `shared`'s entries when they start at the same
+  /// index, and leaves the entries it sent there. Only valid while the log does not change.
+  private mutating func sendAppend(
+    to peer: NodeID, allowEmpty: Bool, sharing shared: inout (next: UInt64, batch: [LogEntry])?
+  ) {
     guard let next = progress.read(peer, { $0.isPaused ? nil : $0.next }) ?? nil else { return }
     let previousIndex = next - 1
     guard let previousTerm = log.term(at: previousIndex) else {
@@ -95,9 +107,15 @@ extension RaftCore {
       requestSnapshotChunk(for: peer)
       return
     }
-    let batch = log.entries(
-      from: next, through: log.lastIndex, maxCount: configuration.maxEntriesPerAppend,
-      maxBytes: configuration.maxBytesPerAppend)
+    let batch: [LogEntry]
+    if let shared, shared.next == next {
+      batch = shared.batch
+    } else {
+      batch = log.entries(
+        from: next, through: log.lastIndex, maxCount: configuration.maxEntriesPerAppend,
+        maxBytes: configuration.maxBytesPerAppend)
+      shared = (next, batch)
+    }
     if batch.isEmpty && !allowEmpty { return }
     let lastIndex = batch.last?.index ?? previousIndex
     let bytes = batch.reduce(0) { $0 + $1.byteCount }
