@@ -102,7 +102,7 @@ struct KVHTTPRoutes: Sendable {
     case .noLeader, .notLeader, .overloaded, .leadershipTransferInProgress, .proposalDropped,
       .cancelled, .shutdown:
       return (.serviceUnavailable, 1)
-    case .proposalTimedOut:
+    case .proposalTimedOut, .proposalOutcomeUnknown:
       return (.gatewayTimeout, nil)
     case .membershipChangeInProgress, .membershipChangeRejected, .leadershipTransferFailed:
       return (.conflict, nil)

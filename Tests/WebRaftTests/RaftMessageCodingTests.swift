@@ -86,7 +86,7 @@ private let sampleErrors: [RaftError] = [
   .invalidConfiguration("heartbeatInterval must be above zero"), .shutdown,
   .stateMachineFailed(index: 3, reason: "disk \"full\"\n"), .storageFailed("fsync: EIO"), .cancelled,
   .malformedMessage("bad"), .leadershipTransferInProgress, .leadershipTransferFailed("n9 is not a voter"),
-  .snapshotsUnsupported,
+  .snapshotsUnsupported, .proposalOutcomeUnknown("forwarded and never seen again"),
 ]
 
 private func errorNumber(_ error: RaftError) -> Int {
@@ -107,9 +107,10 @@ private func errorNumber(_ error: RaftError) -> Int {
   case .leadershipTransferInProgress: return 13
   case .leadershipTransferFailed: return 14
   case .snapshotsUnsupported: return 15
+  case .proposalOutcomeUnknown: return 16
   }
 }
-private let errorCount = 16
+private let errorCount = 17
 
 private func roundTrip<Value: Codable & Equatable>(_ value: Value) throws -> Value {
   try JSONDecoder().decode(Value.self, from: JSONEncoder().encode(value))

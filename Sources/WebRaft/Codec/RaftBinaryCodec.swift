@@ -426,6 +426,9 @@ public enum RaftBinaryCodec {
       writer.write(string: reason)
     case .snapshotsUnsupported:
       writer.write(byte: 15)
+    case .proposalOutcomeUnknown(let reason):
+      writer.write(byte: 16)
+      writer.write(string: reason)
     }
   }
 
@@ -460,6 +463,7 @@ public enum RaftBinaryCodec {
     case 13: return .leadershipTransferInProgress
     case 14: return .leadershipTransferFailed(try reader.readString())
     case 15: return .snapshotsUnsupported
+    case 16: return .proposalOutcomeUnknown(try reader.readString())
     default: throw .malformedMessage("unknown error kind \(kind)")
     }
   }

@@ -15,6 +15,10 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   /// A new leader replaced the log entry of this proposal before it was committed: the proposal
   /// was not applied and can be retried.
   case proposalDropped(index: UInt64)
+  /// The node lost track of the proposal (the text says how) and cannot learn whether it was
+  /// applied: it may or may not be. Retry only if the command is idempotent or carries its own
+  /// deduplication key.
+  case proposalOutcomeUnknown(String)
   /// The proposal was not acknowledged in time. It may or may not be applied later: retry only
   /// if the command is idempotent or carries its own deduplication key.
   case proposalTimedOut
@@ -58,6 +62,8 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
       return "membership change rejected: \(reason)"
     case .proposalDropped(let index):
       return "the proposal at index \(index) was replaced by a new leader and not applied; retry it"
+    case .proposalOutcomeUnknown(let reason):
+      return "the outcome of the proposal cannot be known here (\(reason)); it may or may not be applied"
     case .proposalTimedOut:
       return "the proposal was not acknowledged in time; it may still be applied"
     case .invalidConfiguration(let reason):

@@ -1,18 +1,23 @@
 /// Everything the core asks its driver to do, handed out by ``RaftCore/ready()``.
 ///
-/// The driver carries it out in this order, then calls ``RaftCore/advance(_:)``:
-/// 1. write `hardState` (if set) and `entries` to storage in one durable batch; a stored entry at
-///    or after `entries.first.index` is replaced (the suffix is truncated first);
-/// 2. send `messages` (they may depend on what step 1 stored, so never before it is durable),
-///    except the first `earlyMessageCount`, which may go out before step 1 or while it runs;
-/// 3. apply `committedEntries` to the state machine, in order;
-/// 4. settle `rejectedProposals` and `readStates`, and publish `events`.
-///
-/// Snapshots: write each of `snapshotChunks` into the storage's snapshot writer (a chunk at
-/// offset 0 starts a new one) before sending the messages; after the chunk marked `done`, commit
-/// the snapshot, restore the state machine from it, skip committed entries it covers, and call
-/// ``RaftCore/snapshotInstalled(_:)``. For each of `snapshotChunkRequests`, read the chunk from the
-/// storage's current snapshot and hand it to ``RaftCore/sendSnapshotChunk(to:metadata:totalSize:offset:data:)``.
+/// ``RaftDriver`` carries it out — for ``RaftNode`` and for the simulator alike — in this order,
+/// then calls ``RaftCore/advance()``:
+/// 1. send the first `earlyMessageCount` messages (a leader's appends and heartbeats), before or
+///    while the write of step 2 runs;
+/// 2. write `hardState` (if set) and `entries` to storage in one durable batch, and wait until it
+///    is durable; a stored entry at or after `entries.first.index` is replaced (the suffix is
+///    truncated first);
+/// 3. write each of `snapshotChunks` into the storage's snapshot writer (a chunk at offset 0
+///    starts a new one); after the chunk marked `done`, commit the snapshot, restore the state
+///    machine from it, and call ``RaftCore/snapshotInstalled(_:)``;
+/// 4. send the other `messages` (they may depend on what step 2 stored);
+/// 5. settle `rejectedProposals` and `readStates`;
+/// 6. publish `events`;
+/// 7. for each of `snapshotChunkRequests`, read the chunk from the storage's current snapshot and
+///    hand it to ``RaftCore/sendSnapshotChunk(to:metadata:totalSize:offset:data:)``;
+/// 8. apply the `committedEntries` the state machine has not applied yet, in order;
+/// 9. call ``RaftCore/advance()``; a snapshot of the state machine, when one is due, is captured
+///    right then, before anything else is applied, and written out in the background.
 public struct Ready: Sendable {
   /// The term, vote and commit hint to store: set when the term or vote changed, or along with
   /// `entries` when the commit index moved (a moved commit index alone costs no write).

@@ -16,23 +16,18 @@ extension RaftNode {
   }
 
   func cancel(_ requestID: UInt64) {
-    waiters.fail(requestID, .cancelled)
+    if driver.forget(requestID) { waiters.fail(requestID, .cancelled) }
   }
 
   func tick() {
     guard failure == nil else { return }
     let now = nowMilliseconds
-    core.tick(now: now)
+    driver.tick(now: now)
     if now >= lastExpiryScan + 50 {
       lastExpiryScan = now
-      expireWaiters(now: now)
+      driver.expire(now: now, resolve: settle)
     }
     scheduleDrain()
-  }
-
-  private func expireWaiters(now: UInt64) {
-    let expired = waiters.expire(now: now)
-    if expired > 0 { metrics.proposalFailures.increment(by: expired) }
   }
 
   /// Makes sure the pump runs: the core has work of its own (a proposal, a timer, …).
@@ -41,31 +36,25 @@ extension RaftNode {
     mailbox.wake()
   }
 
-  /// Works off received messages and carries out each `Ready` in turn (store, write received
-  /// snapshot chunks, send, settle, publish, apply, advance), committing finished snapshots
-  /// between them, until nothing is left. Messages that arrive while a `Ready` is carried out are
-  /// stepped together afterwards, so they share the next storage write.
+  /// Works off received messages and carries out the driver's actions (the shared ``RaftDriver``
+  /// decides their order) until nothing is left. Messages that arrive while a `Ready` is carried
+  /// out are stepped together afterwards, so they share the next storage write.
   func pump() async {
     while failure == nil {
-      let (received, proposals) = mailbox.takeAll()
-      if !received.isEmpty || !proposals.isEmpty {
-        core.tick(now: nowMilliseconds)
-        for message in received { core.step(message) }
-        for proposal in proposals { take(proposal) }
+      if driver.isIdle {
+        let (received, proposals) = mailbox.takeAll()
+        if !received.isEmpty || !proposals.isEmpty {
+          driver.tick(now: nowMilliseconds)
+          for message in received { driver.step(message) }
+          for proposal in proposals { take(proposal) }
+        }
       }
-      if let pending = snapshotToCommit {
-        snapshotToCommit = nil
-        guard await commitSnapshot(pending) else { break }
-        continue
-      }
-      if let ready = core.ready() {
-        guard await carryOut(ready) else { break }
-        core.advance()
+      guard let action = driver.next(resolve: settle) else {
         updateGauges()
-        considerSnapshot()
+        if mailbox.finishIfIdle() { return }
         continue
       }
-      if mailbox.finishIfIdle() { return }
+      guard await perform(action) else { break }
     }
     _ = mailbox.finishIfIdle()
   }
@@ -73,65 +62,76 @@ extension RaftNode {
   /// Hands a queued proposal to the core and registers its caller; fails it when the core refuses.
   private func take(_ proposal: QueuedProposal) {
     do {
-      let ticket = try core.propose(proposal.command, requestID: proposal.requestID)
+      _ = try driver.propose(proposal.command, requestID: proposal.requestID, deadline: proposal.deadline)
       waiters.register(
-        .command(proposal.continuation, deadline: proposal.deadline, started: proposal.started),
-        requestID: proposal.requestID, ticket: ticket)
+        .command(proposal.continuation, started: proposal.started), requestID: proposal.requestID)
     } catch {
       metrics.proposalFailures.increment()
       proposal.continuation.resume(throwing: error)
     }
   }
 
-  private func carryOut(_ ready: Ready) async -> Bool {
-    // A leader's appends go out before its own write, so that followers write in parallel.
-    for message in ready.messages.prefix(ready.earlyMessageCount) {
-      await send(message)
+  /// Resumes the caller of a request the driver settled (outside an apply: a failure, a read, or a
+  /// membership change).
+  func settle(_ requestID: UInt64, _ outcome: RequestOutcome) {
+    switch outcome {
+    case .failed(let error):
+      if waiters.fail(requestID, error) { metrics.proposalFailures.increment() }
+    case .readable:
+      if case .read(let continuation) = waiters.remove(requestID) { continuation.resume() }
+    case .applied(let entry):
+      switch waiters.remove(requestID) {
+      case .membership(let continuation):
+        continuation.resume()
+      case let other?:
+        other.fail(.proposalDropped(index: entry.index))
+      case nil:
+        break
+      }
     }
-    if ready.hardState != nil || !ready.entries.isEmpty {
+  }
+
+  /// Does one action of the driver; false when the node halted.
+  private func perform(_ action: DriverAction) async -> Bool {
+    switch action {
+    case .send(let message):
+      await send(message)
+    case .persist(let hardState, let entries):
       let start = ContinuousClock.now
       do {
-        try await storage.persist(hardState: ready.hardState, entries: ready.entries)
+        try await storage.persist(hardState: hardState, entries: entries)
       } catch {
         halt(.storageFailed("\(error)"))
         return false
       }
       metrics.persistDuration.record(duration: ContinuousClock.now - start)
-    }
-    for chunk in ready.snapshotChunks {
-      guard await writeReceived(chunk) else { return false }
-    }
-    for message in ready.messages.dropFirst(ready.earlyMessageCount) {
-      await send(message)
-    }
-    metrics.messagesSent.increment(by: ready.messages.count)
-    for rejection in ready.rejectedProposals {
-      waiters.fail(rejection.requestID, rejection.error)
-    }
-    for state in ready.readStates {
-      switch state.result {
-      case .success(let index):
-        guard waiters.contains(state.requestID) else { continue }
-        waiters.awaitApply(of: index, read: state.requestID)
-      case .failure(let error):
-        waiters.fail(state.requestID, error)
-      }
-    }
-    for event in ready.events {
-      publish(event)
-    }
-    for request in ready.snapshotChunkRequests {
-      await sendChunk(request)
-    }
-    if !ready.committedEntries.isEmpty {
+      driver.persisted()
+    case .writeSnapshotChunk(let chunk):
+      guard let accepted = await writeReceived(chunk) else { return false }
+      driver.snapshotChunkWritten(accepted: accepted)
+    case .installSnapshot(let metadata):
+      guard await installReceived(metadata) else { return false }
+    case .readSnapshotChunk(let request):
+      await readChunk(request)
+    case .apply(let entries):
       let start = ContinuousClock.now
       let now = (start - started).wholeMilliseconds
-      for entry in ready.committedEntries where entry.index > lastApplied {
+      for entry in entries {
         guard await apply(entry, now: now) else { return false }
       }
       metrics.applyDuration.record(duration: ContinuousClock.now - start)
+    case .captureSnapshot(let metadata):
+      await captureSnapshot(metadata)
+    case .commitSnapshot(let metadata):
+      guard await commitSnapshot(metadata) else { return false }
+    case .discardSnapshot:
+      if let written = writtenSnapshot {
+        writtenSnapshot = nil
+        await written.writer.abort()
+      }
+    case .publish(let event):
+      publish(event)
     }
-    waiters.releaseReads(applied: lastApplied)
     return true
   }
 
@@ -145,34 +145,32 @@ extension RaftNode {
   /// Applies a committed entry and resumes whoever waits for it; `now` is when this batch of
   /// committed entries began to apply.
   private func apply(_ entry: LogEntry, now: UInt64) async -> Bool {
-    switch entry.payload {
-    case .command(let command):
-      let listened = broadcaster.hasSubscribers
-      if listened { publish(.apply(entry)) }
-      let output: StateMachine.Output
-      do {
-        output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
-      } catch {
-        halt(.stateMachineFailed(index: entry.index, reason: "\(error)"))
-        return false
-      }
-      lastApplied = entry.index
-      waiters.settle(entry, node: id) { waiter in
-        guard case .command(let continuation, _, let started) = waiter else { return false }
+    guard case .command(let command) = entry.payload else {
+      driver.applied(entry, resolve: settle)
+      return true
+    }
+    let listened = broadcaster.hasSubscribers
+    if listened { publish(.apply(entry)) }
+    let output: StateMachine.Output
+    do {
+      output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
+    } catch {
+      halt(.stateMachineFailed(index: entry.index, reason: "\(error)"))
+      return false
+    }
+    driver.applied(entry) { requestID, outcome in
+      guard case .applied = outcome else { return settle(requestID, outcome) }
+      switch waiters.remove(requestID) {
+      case .command(let continuation, let started):
         metrics.proposalDuration.recordMilliseconds(Int64(now &- started))
         continuation.resume(returning: output)
-        return true
-      }
-      if listened { publish(.updated(index: entry.index)) }
-    case .noop, .membership:
-      lastApplied = entry.index
-      if case .membership(let membership) = entry.payload { appliedMembership = membership }
-      waiters.settle(entry, node: id) { waiter in
-        guard case .membership(let continuation, _) = waiter else { return false }
-        continuation.resume()
-        return true
+      case let other?:
+        other.fail(.proposalDropped(index: entry.index))
+      case nil:
+        break
       }
     }
+    if listened { publish(.updated(index: entry.index)) }
     return true
   }
 
@@ -214,7 +212,7 @@ extension RaftNode {
   private func updateGauges() {
     metrics.term.record(core.term)
     metrics.commitIndex.record(core.commitIndex)
-    metrics.appliedIndex.record(lastApplied)
+    metrics.appliedIndex.record(driver.appliedIndex)
   }
 
   func halt(_ error: RaftError) {
@@ -227,25 +225,40 @@ extension RaftNode {
   }
 
   func failAll(_ error: RaftError) {
+    driver.failAll(error) { _, _ in }
     waiters.failAll(error)
   }
 
   // MARK: - Snapshots
 
-  /// Writes a chunk received from the leader; after the last one, installs the snapshot.
-  private func writeReceived(_ chunk: InstallSnapshot) async -> Bool {
+  /// Writes a chunk received from the leader; returns whether it belonged to the snapshot under
+  /// way (nil when the node halted).
+  private func writeReceived(_ chunk: InstallSnapshot) async -> Bool? {
     do {
       if chunk.offset == 0 {
         if let previous = incomingWriter { await previous.writer.abort() }
         incomingWriter = (try await storage.beginSnapshot(chunk.metadata), chunk.metadata)
       }
-      guard let incoming = incomingWriter, incoming.metadata == chunk.metadata else { return true }
+      guard let incoming = incomingWriter, incoming.metadata == chunk.metadata else { return false }
       try await incoming.writer.write(chunk.data)
-      guard chunk.done else { return true }
+      return true
+    } catch {
+      halt(.storageFailed("writing a snapshot received from the leader failed: \(error)"))
+      return nil
+    }
+  }
+
+  /// Commits the snapshot received from the leader and restores the state machine from it.
+  private func installReceived(_ metadata: SnapshotMetadata) async -> Bool {
+    do {
+      guard let incoming = incomingWriter, incoming.metadata == metadata else {
+        halt(.storageFailed("the snapshot received from the leader has no writer to commit"))
+        return false
+      }
       try await incoming.writer.commit()
       incomingWriter = nil
     } catch {
-      halt(.storageFailed("writing a snapshot received from the leader failed: \(error)"))
+      halt(.storageFailed("committing a snapshot received from the leader failed: \(error)"))
       return false
     }
     do {
@@ -257,62 +270,58 @@ extension RaftNode {
     } catch {
       halt(
         .stateMachineFailed(
-          index: chunk.metadata.index, reason: "restoring a snapshot from the leader failed: \(error)"))
+          index: metadata.index, reason: "restoring a snapshot from the leader failed: \(error)"))
       return false
     }
-    lastApplied = max(lastApplied, chunk.metadata.index)
-    appliedMembership = chunk.metadata.membership
     outgoingReader = nil
-    core.snapshotInstalled(chunk.metadata)
+    driver.snapshotInstalled(metadata, resolve: settle)
     logger.info(
       "raft snapshot installed from the leader",
-      metadata: ["node": "\(id)", "index": "\(chunk.metadata.index)", "term": "\(chunk.metadata.term)"])
-    publish(.refresh(term: chunk.metadata.term, index: chunk.metadata.index))
+      metadata: ["node": "\(id)", "index": "\(metadata.index)", "term": "\(metadata.term)"])
+    publish(.refresh(term: metadata.term, index: metadata.index))
     return true
   }
 
-  /// Reads a chunk of the current snapshot for a follower and hands it to the core.
-  private func sendChunk(_ request: SnapshotChunkRequest) async {
+  /// Reads a chunk of the current snapshot for a follower and hands it to the driver.
+  private func readChunk(_ request: SnapshotChunkRequest) async {
     do {
       if outgoingReader == nil || outgoingReader?.metadata.index != core.snapshotIndex {
         outgoingReader = try await storage.openSnapshot()
       }
-      guard let reader = outgoingReader else { return }
+      guard let reader = outgoingReader else {
+        driver.snapshotChunkUnavailable()
+        return
+      }
       let data = try await reader.read(at: request.offset, maxLength: request.maxLength)
-      core.sendSnapshotChunk(
-        to: request.peer, metadata: reader.metadata, totalSize: reader.size, offset: request.offset,
-        data: data)
+      driver.snapshotChunkRead(request, metadata: reader.metadata, totalSize: reader.size, data: data)
     } catch {
       outgoingReader = nil
+      driver.snapshotChunkUnavailable()
       logger.warning(
         "raft could not read a snapshot chunk; it is asked for again at the next heartbeat",
         metadata: ["node": "\(id)", "peer": "\(request.peer)", "error": "\(error)"])
     }
   }
 
-  /// Starts a snapshot when the policy says so: enough entries applied or log bytes held.
-  private func considerSnapshot() {
-    guard snapshotsSupported, snapshotTask == nil, snapshotToCommit == nil, failure == nil else { return }
-    let applied = lastApplied
-    let sinceSnapshot = applied > core.snapshotIndex ? applied - core.snapshotIndex : 0
-    var due = false
-    if let interval = configuration.snapshotEntryInterval, sinceSnapshot >= UInt64(interval) { due = true }
-    if let bytes = configuration.snapshotLogBytes, core.logByteCount >= bytes, sinceSnapshot > 0 {
-      due = true
+  /// Captures the state machine here, in the pump, so that nothing is applied between the
+  /// snapshot's index and the capture; the capture is written out in the background.
+  private func captureSnapshot(_ metadata: SnapshotMetadata) async {
+    let captured: any RaftStateSnapshot
+    do {
+      captured = try await stateMachine.makeSnapshot()
+    } catch {
+      snapshotFailed(error)
+      return
     }
-    guard due else { return }
-    if let failed = lastSnapshotFailure, nowMilliseconds < failed + 1000 { return }
-    guard let metadata = core.snapshotMetadata(at: applied) else { return }
+    driver.snapshotCaptured(metadata)
     let storage = self.storage
-    let stateMachine = self.stateMachine
     snapshotTask = Task {
       do {
-        let captured = try await stateMachine.makeSnapshot()
         let writer = try await storage.beginSnapshot(metadata)
         let counting = CountingSnapshotWriter(writer)
         do {
           try await captured.write(to: counting)
-          // Sync the file here, in the background; the node's loop only installs it.
+          // Sync the file here, in the background; the node's loop only commits it.
           try await writer.prepareCommit()
         } catch {
           await writer.abort()
@@ -327,40 +336,48 @@ extension RaftNode {
 
   private func snapshotWritten(writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int) {
     snapshotTask = nil
-    snapshotToCommit = (writer, metadata, size)
+    guard failure == nil else {
+      Task { await writer.abort() }
+      return
+    }
+    writtenSnapshot = (writer, metadata, size)
+    driver.snapshotWritten(metadata)
     scheduleDrain()
   }
 
   private func snapshotFailed(_ error: any Error) {
     snapshotTask = nil
-    if let raftError = error as? RaftError, raftError == .snapshotsUnsupported {
-      snapshotsSupported = false
+    let unsupported = (error as? RaftError) == .snapshotsUnsupported
+    driver.snapshotFailed(unsupported: unsupported, now: nowMilliseconds)
+    if unsupported {
       logger.warning(
         "raft state machine does not implement snapshots; the log will not be compacted",
         metadata: ["node": "\(id)"])
       return
     }
-    lastSnapshotFailure = nowMilliseconds
     logger.error("raft snapshot failed; retrying later", metadata: ["node": "\(id)", "error": "\(error)"])
   }
 
-  private func commitSnapshot(
-    _ pending: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int)
-  ) async -> Bool {
+  private func commitSnapshot(_ metadata: SnapshotMetadata) async -> Bool {
+    guard let pending = writtenSnapshot, pending.metadata == metadata else {
+      halt(.storageFailed("the snapshot at index \(metadata.index) has no writer to commit"))
+      return false
+    }
+    writtenSnapshot = nil
     do {
       try await pending.writer.commit()
     } catch {
       halt(.storageFailed("committing a snapshot failed: \(error)"))
       return false
     }
-    core.snapshotCommitted(pending.metadata)
+    driver.snapshotCommitted(metadata)
     outgoingReader = nil
     metrics.snapshots.increment()
     metrics.snapshotBytes.record(pending.size)
     logger.info(
       "raft snapshot taken",
       metadata: [
-        "node": "\(id)", "index": "\(pending.metadata.index)", "bytes": "\(pending.size)",
+        "node": "\(id)", "index": "\(metadata.index)", "bytes": "\(pending.size)",
       ])
     return true
   }

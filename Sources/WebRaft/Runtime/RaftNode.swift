@@ -31,7 +31,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// ``RaftError/proposalTimedOut``.
   public nonisolated let proposalTimeout: Duration
 
-  var core: RaftCore
+  /// Carries out the core's work; the simulator runs the same driver.
+  var driver: RaftDriver
+  /// The protocol core, as the driver holds it.
+  var core: RaftCore { driver.core }
   let storage: any RaftStorage
   let stateMachine: StateMachine
   let logger: Logger
@@ -48,16 +51,16 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   let lastRequestID: Atomic<UInt64>
   /// Callers waiting for proposals, membership changes and reads.
   var waiters = WaiterTable()
-  var lastApplied: UInt64
-  /// The membership of the last applied membership entry.
-  var appliedMembership: Membership
   var lastExpiryScan: UInt64 = 0
+  /// The last index the state machine applied.
+  var lastApplied: UInt64 { driver.appliedIndex }
+  /// The membership of the last applied membership entry.
+  var appliedMembership: Membership { driver.appliedMembership }
 
   // Snapshots.
-  var snapshotsSupported = true
   var snapshotTask: Task<Void, Never>?
-  var snapshotToCommit: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int)?
-  var lastSnapshotFailure: UInt64?
+  /// The node's own snapshot, written in the background and waiting to be committed.
+  var writtenSnapshot: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata, size: Int)?
   var incomingWriter: (writer: any RaftSnapshotWriter, metadata: SnapshotMetadata)?
   var outgoingReader: (any RaftSnapshotReader)?
 
@@ -119,9 +122,12 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
         metadata: ["node": "\(id)", "index": "\(state.snapshot.index)", "term": "\(state.snapshot.term)"])
     }
     var generator = SystemRandomNumberGenerator()
-    self.core = try RaftCore(
+    let core = try RaftCore(
       id: id, configuration: configuration, state: state,
       appliedIndex: max(appliedIndex, state.snapshot.index), seed: seed ?? generator.next())
+    self.driver = RaftDriver(
+      core: core, appliedIndex: core.appliedIndex, appliedMembership: state.snapshot.membership,
+      snapshotPolicy: RaftDriver.SnapshotPolicy(configuration))
     self.id = id
     self.configuration = configuration
     self.storage = storage
@@ -132,8 +138,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     self.proposalTimeout = proposalTimeout
     self.broadcaster = EventBroadcaster()
     self.lastRequestID = Atomic(generator.next() >> 16)
-    self.lastApplied = core.appliedIndex
-    self.appliedMembership = state.snapshot.membership
     self.started = clock.now
     let mailbox = Mailbox()
     self.mailbox = mailbox
@@ -286,21 +290,28 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func linearizableRead(_ method: ReadMethod = .readIndex) async throws {
     if let failure { throw failure }
     metrics.readRequests.increment()
-    if method == .lease, let index = core.leaseReadIndex() {
-      if index <= lastApplied { return }
-    }
     let requestID = makeRequestID()
-    let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        if method == .lease, let index = core.leaseReadIndex() {
-          waiters.register(.read(continuation, deadline: deadline), requestID: requestID)
-          waiters.awaitApply(of: index, read: requestID)
-          return
+        // The lease is checked against the clock read now, not the last tick: a late tick must
+        // not stretch it.
+        let now = nowMilliseconds
+        let deadline = now + proposalTimeout.wholeMilliseconds
+        if method == .lease {
+          switch driver.leaseRead(requestID: requestID, now: now, deadline: deadline) {
+          case .readable:
+            continuation.resume()
+            return
+          case .waiting:
+            waiters.register(.read(continuation), requestID: requestID)
+            return
+          case .noLease:
+            break
+          }
         }
         do {
-          try core.readIndex(requestID: requestID)
-          waiters.register(.read(continuation, deadline: deadline), requestID: requestID)
+          try driver.readIndex(requestID: requestID, deadline: deadline)
+          waiters.register(.read(continuation), requestID: requestID)
           scheduleDrain()
         } catch {
           continuation.resume(throwing: error)
@@ -350,9 +361,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         do {
-          let ticket = try core.proposeMembershipChange(change, requestID: requestID)
-          waiters.register(
-            .membership(continuation, deadline: deadline), requestID: requestID, ticket: ticket)
+          _ = try driver.proposeMembershipChange(change, requestID: requestID, deadline: deadline)
+          waiters.register(.membership(continuation), requestID: requestID)
           scheduleDrain()
         } catch {
           continuation.resume(throwing: error)
@@ -372,7 +382,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func transferLeadership(to target: NodeID? = nil) async throws -> NodeID {
     if let failure { throw failure }
     if target == id, core.role == .leader { return id }
-    try core.transferLeadership(to: target)
+    try driver.transferLeadership(to: target)
     scheduleDrain()
     let chosen = core.leadershipTransferTarget
     let deadline = clock.now + configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
@@ -388,7 +398,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// Starts an election now (for tests and operators); a no-op on a leader.
   public func campaign() {
     guard failure == nil else { return }
-    core.campaign()
+    driver.campaign()
     scheduleDrain()
   }
 
@@ -403,9 +413,9 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
       snapshotTask.cancel()
       await snapshotTask.value
     }
-    if let pending = snapshotToCommit {
+    if let pending = writtenSnapshot {
       await pending.writer.abort()
-      snapshotToCommit = nil
+      writtenSnapshot = nil
     }
     if let incoming = incomingWriter {
       await incoming.writer.abort()

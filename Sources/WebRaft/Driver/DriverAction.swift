@@ -1,0 +1,39 @@
+/// One thing a ``RaftDriver`` asks its host to do.
+///
+/// Actions marked "then call" are asynchronous: the driver hands out nothing more until the host
+/// reports the completion (inputs may still be given to the driver meanwhile). The others are
+/// done at once.
+public enum DriverAction: Sendable {
+  /// Send the message to its recipient (no completion).
+  case send(RaftMessage)
+  /// Write the hard state (if set) and the entries in one durable batch; a stored entry at or
+  /// after the first entry's index is replaced. Then call ``RaftDriver/persisted()``.
+  case persist(hardState: HardState?, entries: [LogEntry])
+  /// Write a chunk of a snapshot received from the leader into the storage's snapshot writer (a
+  /// chunk at offset 0 starts a new snapshot and drops any unfinished one). Then call
+  /// ``RaftDriver/snapshotChunkWritten(accepted:)``.
+  case writeSnapshotChunk(InstallSnapshot)
+  /// Commit the snapshot received from the leader and restore the state machine from it. Then
+  /// call ``RaftDriver/snapshotInstalled(_:resolve:)``.
+  case installSnapshot(SnapshotMetadata)
+  /// Read a chunk of the current snapshot for a follower. Then call
+  /// ``RaftDriver/snapshotChunkRead(_:metadata:totalSize:data:)``, or
+  /// ``RaftDriver/snapshotChunkUnavailable()`` when it cannot be read.
+  case readSnapshotChunk(SnapshotChunkRequest)
+  /// Apply the committed entries to the state machine in order, calling
+  /// ``RaftDriver/applied(_:resolve:)`` after each.
+  case apply(ArraySlice<LogEntry>)
+  /// Capture the state machine's state now, exactly as it is after the entry at the metadata's
+  /// index (nothing may be applied in between), then call ``RaftDriver/snapshotCaptured()``.
+  /// Write the capture out in the background and call
+  /// ``RaftDriver/snapshotWritten(_:)`` (or ``RaftDriver/snapshotFailed(unsupported:now:)``).
+  case captureSnapshot(SnapshotMetadata)
+  /// Commit the snapshot written in the background (making it the storage's current one). Then
+  /// call ``RaftDriver/snapshotCommitted(_:)``.
+  case commitSnapshot(SnapshotMetadata)
+  /// Abort the snapshot written in the background: a newer one was installed meanwhile. No
+  /// completion.
+  case discardSnapshot(SnapshotMetadata)
+  /// Publish the event to the node's listeners (no completion).
+  case publish(RaftEvent)
+}

@@ -1,0 +1,233 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+extension RaftDriver {
+  /// The next thing to do, or nil when the driver waits for a completion or has nothing to do.
+  ///
+  /// A `Ready` is carried out in this order (``Ready`` documents the same):
+  /// 1. send the leader's early appends (``Ready/earlyMessageCount``), when
+  ///    ``sendsEarlyMessages`` is set;
+  /// 2. persist the hard state and entries, and wait until they are durable;
+  /// 3. write the snapshot chunks received from the leader; after the last chunk of a snapshot,
+  ///    install it (commit it, restore the state machine) and tell the core;
+  /// 4. send the other messages;
+  /// 5. settle refused proposals and reads whose read index is known or that failed;
+  /// 6. publish the events;
+  /// 7. read the snapshot chunks followers need and hand them to the core;
+  /// 8. apply the committed entries not applied yet (settling the proposals they decide) and serve
+  ///    the reads they make possible;
+  /// 9. confirm the `Ready` to the core (``RaftCore/advance()``), then capture a snapshot at
+  ///    this apply boundary when one is due.
+  ///
+  /// Between two `Ready`s, a snapshot written in the background is committed first.
+  public mutating func next(resolve: (UInt64, RequestOutcome) -> Void) -> DriverAction? {
+    guard awaiting == nil else { return nil }
+    while true {
+      guard let current = ready else {
+        if case .written(let metadata) = ownSnapshot {
+          ownSnapshot = .idle
+          guard metadata.index > core.snapshotIndex else { return .discardSnapshot(metadata) }
+          awaiting = .commit
+          return .commitSnapshot(metadata)
+        }
+        guard let next = core.ready() else { return nil }
+        ready = next
+        phase = .early
+        position = 0
+        continue
+      }
+      switch phase {
+      case .early:
+        let early = sendsEarlyMessages ? current.earlyMessageCount : 0
+        if position < early {
+          position += 1
+          return .send(current.messages[position - 1])
+        }
+        phase = .persist
+      case .persist:
+        phase = .chunks
+        position = 0
+        if current.hardState != nil || !current.entries.isEmpty {
+          awaiting = .persist
+          return .persist(hardState: current.hardState, entries: current.entries)
+        }
+      case .chunks:
+        if let metadata = receivedSnapshot {
+          receivedSnapshot = nil
+          awaiting = .install
+          return .installSnapshot(metadata)
+        }
+        if position < current.snapshotChunks.count {
+          let chunk = current.snapshotChunks[position]
+          position += 1
+          if chunk.done { receivedSnapshot = chunk.metadata }
+          awaiting = .chunkWrite
+          return .writeSnapshotChunk(chunk)
+        }
+        phase = .late
+        position = sendsEarlyMessages ? current.earlyMessageCount : 0
+      case .late:
+        if position < current.messages.count {
+          position += 1
+          return .send(current.messages[position - 1])
+        }
+        phase = .settle
+      case .settle:
+        for rejection in current.rejectedProposals where tracker.forget(rejection.requestID) {
+          resolve(rejection.requestID, .failed(rejection.error))
+        }
+        for state in current.readStates {
+          switch state.result {
+          case .success(let index):
+            tracker.readIndexKnown(requestID: state.requestID, index: index)
+          case .failure(let error):
+            if tracker.forget(state.requestID) { resolve(state.requestID, .failed(error)) }
+          }
+        }
+        phase = .events
+        position = 0
+      case .events:
+        if position < current.events.count {
+          position += 1
+          return .publish(current.events[position - 1])
+        }
+        phase = .chunkRequests
+        position = 0
+      case .chunkRequests:
+        if position < current.snapshotChunkRequests.count {
+          position += 1
+          awaiting = .chunkRead
+          return .readSnapshotChunk(current.snapshotChunkRequests[position - 1])
+        }
+        phase = .apply
+      case .apply:
+        phase = .finish
+        let committed = current.committedEntries
+        if let last = committed.last, last.index > appliedIndex {
+          let first = committed.firstIndex { $0.index > appliedIndex } ?? committed.endIndex
+          awaiting = .apply(through: last.index)
+          return .apply(committed[first...])
+        }
+      case .finish:
+        tracker.releaseReads(applied: appliedIndex, resolve: resolve)
+        ready = nil
+        core.advance()
+        if let metadata = dueSnapshot() {
+          awaiting = .capture
+          return .captureSnapshot(metadata)
+        }
+      }
+    }
+  }
+
+  // MARK: - Completions
+
+  /// The batch handed out with ``DriverAction/persist(hardState:entries:)`` is durable.
+  public mutating func persisted() {
+    guard awaiting == .persist else { return }
+    awaiting = nil
+    if let entries = ready?.entries, !entries.isEmpty { tracker.stored(entries, node: core.id) }
+  }
+
+  /// The chunk handed out with ``DriverAction/writeSnapshotChunk(_:)`` is written; `accepted`
+  /// is false when the host had no snapshot under way that it belongs to (its first chunk was
+  /// lost), so that a last chunk does not install an incomplete snapshot.
+  public mutating func snapshotChunkWritten(accepted: Bool) {
+    guard awaiting == .chunkWrite else { return }
+    awaiting = nil
+    if !accepted { receivedSnapshot = nil }
+  }
+
+  /// The snapshot handed out with ``DriverAction/installSnapshot(_:)`` is committed and the state
+  /// machine restored from it.
+  public mutating func snapshotInstalled(
+    _ metadata: SnapshotMetadata, resolve: (UInt64, RequestOutcome) -> Void
+  ) {
+    guard awaiting == .install else { return }
+    awaiting = nil
+    if metadata.index > appliedIndex {
+      appliedIndex = metadata.index
+      appliedMembership = metadata.membership
+    }
+    tracker.snapshotInstalled(metadata, resolve: resolve)
+    core.snapshotInstalled(metadata)
+    tracker.releaseReads(applied: appliedIndex, resolve: resolve)
+  }
+
+  /// The chunk asked for with ``DriverAction/readSnapshotChunk(_:)`` was read.
+  public mutating func snapshotChunkRead(
+    _ request: SnapshotChunkRequest, metadata: SnapshotMetadata, totalSize: UInt64, data: Data
+  ) {
+    guard awaiting == .chunkRead else { return }
+    awaiting = nil
+    core.sendSnapshotChunk(
+      to: request.peer, metadata: metadata, totalSize: totalSize, offset: request.offset, data: data)
+  }
+
+  /// The chunk asked for could not be read; the follower asks again at the next heartbeat.
+  public mutating func snapshotChunkUnavailable() {
+    guard awaiting == .chunkRead else { return }
+    awaiting = nil
+  }
+
+  /// The state machine applied `entry`, the next one of the batch handed out with
+  /// ``DriverAction/apply(_:)``; settles the requests it decides.
+  public mutating func applied(_ entry: LogEntry, resolve: (UInt64, RequestOutcome) -> Void) {
+    guard case .apply(let last) = awaiting, entry.index == appliedIndex + 1 else { return }
+    appliedIndex = entry.index
+    if case .membership(let membership) = entry.payload { appliedMembership = membership }
+    tracker.applied(entry, node: core.id, resolve: resolve)
+    if entry.index == last { awaiting = nil }
+  }
+
+  /// The state machine's state was captured for the snapshot handed out with
+  /// ``DriverAction/captureSnapshot(_:)``; it is now written in the background.
+  public mutating func snapshotCaptured(_ metadata: SnapshotMetadata) {
+    guard awaiting == .capture else { return }
+    awaiting = nil
+    ownSnapshot = .writing(metadata)
+  }
+
+  /// The snapshot captured at `metadata` is written and ready to be committed.
+  public mutating func snapshotWritten(_ metadata: SnapshotMetadata) {
+    guard ownSnapshot == .writing(metadata) else { return }
+    ownSnapshot = .written(metadata)
+  }
+
+  /// Capturing or writing the snapshot failed at `now`; `unsupported` when the state machine
+  /// cannot take snapshots at all (the driver then stops asking).
+  public mutating func snapshotFailed(unsupported: Bool, now: UInt64) {
+    if awaiting == .capture { awaiting = nil }
+    ownSnapshot = .idle
+    if unsupported {
+      snapshotsSupported = false
+    } else {
+      lastSnapshotFailure = now
+    }
+  }
+
+  /// The snapshot handed out with ``DriverAction/commitSnapshot(_:)`` is the storage's current
+  /// one: the core compacts its log.
+  public mutating func snapshotCommitted(_ metadata: SnapshotMetadata) {
+    guard awaiting == .commit else { return }
+    awaiting = nil
+    core.snapshotCommitted(metadata)
+  }
+
+  /// The metadata of the snapshot to capture now, if the policy says one is due.
+  private func dueSnapshot() -> SnapshotMetadata? {
+    guard snapshotsSupported, ownSnapshot == .idle else { return nil }
+    let applied = appliedIndex
+    let since = applied > core.snapshotIndex ? applied - core.snapshotIndex : 0
+    guard since > 0 else { return nil }
+    var due = false
+    if let interval = snapshotPolicy.entryInterval, since >= interval { due = true }
+    if let bytes = snapshotPolicy.logBytes, core.logByteCount >= bytes { due = true }
+    guard due else { return nil }
+    if let failed = lastSnapshotFailure, core.now < failed + snapshotPolicy.retryDelay { return nil }
+    return core.snapshotMetadata(at: applied)
+  }
+}
