@@ -157,6 +157,7 @@ extension ClusterSimulator {
     // Every deadline at or before `now` has fired: a later one is the next tick.
     var deadline = core.nextDeadline > now ? core.nextDeadline : now + 1
     if let expiry = node.driver!.nextExpiry, expiry < deadline { deadline = max(expiry, now + 1) }
+    deadline = max(deadline, node.timerStalledUntil)
     if let scheduled = node.scheduledTick, scheduled <= deadline + tickDelay.upperBound { return }
     let lateness = tickDelay.upperBound == 0 ? 0 : UInt64.random(in: tickDelay, using: &diskRandom)
     node.tickGeneration += 1

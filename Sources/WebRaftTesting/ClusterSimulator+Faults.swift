@@ -78,4 +78,16 @@ extension ClusterSimulator {
     }
     try afterInput(node)
   }
+
+  /// Holds back `id`'s timer for `duration` milliseconds, as a starved tick task or a paused
+  /// process would: messages, proposals and reads still reach the node, but its clock only moves
+  /// when they do.
+  public func stallTimer(of id: NodeID, for duration: UInt64) {
+    let node = node(id)
+    node.timerStalledUntil = now + duration
+    node.tickGeneration += 1
+    node.scheduledTick = nil
+    note(.timerStalled, node.position, "\(id)'s timer stalls for \(duration) ms")
+    scheduleTick(node)
+  }
 }

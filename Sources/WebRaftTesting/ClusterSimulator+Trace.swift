@@ -140,4 +140,5 @@ enum TraceKind: UInt64 {
   case snapshotWritten = 22
   case applyStarted = 23
   case leaseRead = 24
+  case timerStalled = 25
 }

@@ -35,6 +35,8 @@ final class SimulatedNode {
   var writtenSnapshot: (metadata: SnapshotMetadata, data: Data)?
   /// Identifies the latest scheduled tick; older ticks are ignored.
   var tickGeneration: UInt64 = 0
+  /// The node's timer fires no sooner than this (its tick task is starved or its process paused).
+  var timerStalledUntil: UInt64 = 0
   /// When the latest tick is scheduled.
   var scheduledTick: UInt64?
   /// What the state machine holds: every entry from index 1 to the last applied one, restored from

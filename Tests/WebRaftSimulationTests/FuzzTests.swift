@@ -52,6 +52,9 @@ struct FuzzTests {
     // Leaders' appends leave while their own write runs (dissertation §10.2.1), or after it.
     simulator.sendsEarlyMessages = Int.random(in: 0..<4, using: &setup) != 0
     if Bool.random(using: &setup) { randomizeNetwork(simulator) }
+    // A slow state machine, and timers that fire late (a starved tick task, a paused process).
+    simulator.applyDelay = [0...0, 0...0, 0...3, 1...20].randomElement(using: &setup)!
+    simulator.tickDelay = [0...0, 0...0, 0...5, 0...40, 100...600].randomElement(using: &setup)!
 
     var counter = 0
     let rounds = 15 + simulator.randomInt(0..<30)
@@ -81,7 +84,11 @@ struct FuzzTests {
         }
         if readsAndTransfers {
           try simulator.read(on: simulator.node(simulator.randomInt(0..<size)))
-          if let leader = simulator.currentLeader() { _ = try simulator.leaseRead(on: leader) }
+          // Also on a stale leader, which must have stopped trusting its lease by now.
+          let believers = simulator.leaders()
+          if !believers.isEmpty {
+            _ = try simulator.leaseRead(on: believers[simulator.randomInt(0..<believers.count)])
+          }
         }
         try simulator.run(for: UInt64(5 + simulator.randomInt(0..<60)))
       }
@@ -91,6 +98,8 @@ struct FuzzTests {
     simulator.reconnectAll()
     simulator.network.makeReliable()
     simulator.diskDelay = 0...2
+    simulator.applyDelay = 0...0
+    simulator.tickDelay = 0...0
     try simulator.restartAll()
     try simulator.run(for: 2500)
     _ = try simulator.awaitLeader(within: 10_000)
@@ -142,6 +151,7 @@ struct FuzzTests {
       try simulator.crash(anyNode)
     case 8:
       simulator.diskDelay = [0...2, 0...10, 5...60, 50...200][simulator.randomInt(0..<4)]
+      simulator.applyDelay = [0...0, 0...3, 1...20, 20...100][simulator.randomInt(0..<4)]
     default:
       randomizeNetwork(simulator)
     }

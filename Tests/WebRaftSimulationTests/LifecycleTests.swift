@@ -108,6 +108,31 @@ struct LifecycleTests {
   }
 
   @Test(
+    "a cut-off leader whose timer stalls serves no lease read once the lease has run out by the clock",
+    arguments: scenarioSeeds)
+  func leaseReadsFollowTheClockNotTheLastTick(seed: UInt64) throws {
+    let simulator = try ClusterSimulator(seed: seed, nodes: 3)
+    try simulator.agree(command("first"), expectedNodes: 3)
+    let leader = try simulator.awaitLeader()
+    try simulator.run(for: 300)
+    try simulator.require(try simulator.leaseRead(on: leader) != nil, "a healthy leader has no lease")
+    // The old leader's tick task starves: its core's clock stands still while the others elect a
+    // new leader and commit. A lease judged by the last tick would still hold; the checker fails
+    // the test if a lease read answers with an index below what was committed meanwhile.
+    simulator.disconnect(leader)
+    simulator.stallTimer(of: leader, for: 5000)
+    let found = try simulator.run(for: 3000) { simulator in
+      simulator.currentLeader(connectedOnly: true).map { $0 != leader } ?? false
+    }
+    try simulator.require(found, "the others elected no leader")
+    let other = try #require(simulator.currentLeader(connectedOnly: true))
+    let written = try simulator.propose(command("after"), on: other)
+    try simulator.awaitSettled([written], within: 2000)
+    try simulator.require(simulator.proposal(written).isAcknowledged, "the new leader committed nothing")
+    #expect(try simulator.leaseRead(on: leader) == nil)
+  }
+
+  @Test(
     "leadership transfer hands leadership to the chosen node and loses no commit",
     arguments: scenarioSeeds)
   func leadershipTransfer(seed: UInt64) throws {
