@@ -18,11 +18,8 @@ extension RaftCore {
   /// that held back could leave the cluster without a leader for good (simulator fuzzer seed 326).
   var isPromotable: Bool {
     if membership.voters.contains(id) { return true }
-    guard let latest = membershipEntries.last, latest.index > log.commitIndex else { return false }
-    let previous =
-      membershipEntries.count >= 2
-      ? membershipEntries[membershipEntries.count - 2].membership : baseMembership
-    return previous.voters.contains(id)
+    guard uncommittedMembershipEntry != nil else { return false }
+    return membershipBeforeLatestEntry.voters.contains(id)
   }
 
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {

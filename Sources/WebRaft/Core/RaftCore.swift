@@ -118,12 +118,6 @@ public struct RaftCore: Sendable {
   let heartbeatTimeout: UInt64
   let commitNotificationDelay: UInt64
 
-  /// A membership entry's index and value.
-  struct MembershipAt: Hashable, Sendable {
-    var index: UInt64
-    var membership: Membership
-  }
-
   /// What an outstanding `Ready` handed out.
   struct HandedOut: Hashable, Sendable {
     var hardState: HardState?
@@ -188,12 +182,8 @@ public struct RaftCore: Sendable {
     self.heartbeatInterval = configuration.heartbeatInterval.wholeMilliseconds
     self.heartbeatTimeout = configuration.heartbeatTimeout.wholeMilliseconds
     self.commitNotificationDelay = configuration.commitNotificationDelay.wholeMilliseconds
-    for entry in state.entries {
-      if case .membership(let value) = entry.payload {
-        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
-      }
-    }
-    membership = membershipEntries.last?.membership ?? baseMembership
+    membershipEntries = Self.membershipEntries(in: state.entries)
+    membership = membershipInLog
     resetElectionDeadline()
   }
 
@@ -482,46 +472,6 @@ public struct RaftCore: Sendable {
     term = newTerm
     votedFor = nil
     emit(.termChanged(newTerm))
-  }
-
-  /// Makes `next` the membership in force, announcing who joined and who left.
-  mutating func setMembership(_ next: Membership) {
-    let previous = membership
-    guard previous != next else { return }
-    membership = next
-    for joined in next.members.subtracting(previous.members).sorted() {
-      emit(.join(joined))
-    }
-    for left in previous.members.subtracting(next.members).sorted() {
-      emit(.leave(left))
-    }
-    emit(.membershipChanged(next))
-    if role == .leader {
-      for member in next.members where member != id && progress[member] == nil {
-        progress[member] = newProgress()
-      }
-      for member in progress.members where !next.contains(member) {
-        progress[member] = nil
-      }
-    }
-  }
-
-  /// Recomputes the membership after the log changed at or after `index`.
-  mutating func membershipChanged(truncatedFrom: UInt64?, appended: ArraySlice<LogEntry>) {
-    var changed = false
-    if let truncatedFrom, membershipEntries.last.map({ $0.index >= truncatedFrom }) == true {
-      membershipEntries.removeAll { $0.index >= truncatedFrom }
-      changed = true
-    }
-    for entry in appended {
-      if case .membership(let value) = entry.payload {
-        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
-        changed = true
-      }
-    }
-    if changed {
-      setMembership(membershipEntries.last?.membership ?? baseMembership)
-    }
   }
 }
 
