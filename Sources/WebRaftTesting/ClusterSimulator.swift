@@ -701,7 +701,7 @@ public final class ClusterSimulator {
     guard node.isUp else { return nil }
     checker.time = now
     node.core!.tick(now: now)
-    let index = node.core!.leaseReadIndex()
+    let index = node.core!.leaseReadIndex(now: now)
     do throws(SimulationFailure) {
       if let index {
         try checker.readResolved(

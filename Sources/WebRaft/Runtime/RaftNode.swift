@@ -286,14 +286,14 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   public func linearizableRead(_ method: ReadMethod = .readIndex) async throws {
     if let failure { throw failure }
     metrics.readRequests.increment()
-    if method == .lease, let index = core.leaseReadIndex() {
+    if method == .lease, let index = core.leaseReadIndex(now: nowMilliseconds) {
       if index <= lastApplied { return }
     }
     let requestID = makeRequestID()
     let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        if method == .lease, let index = core.leaseReadIndex() {
+        if method == .lease, let index = core.leaseReadIndex(now: nowMilliseconds) {
           waiters.register(.read(continuation, deadline: deadline), requestID: requestID)
           waiters.awaitApply(of: index, read: requestID)
           return
