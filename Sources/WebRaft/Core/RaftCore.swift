@@ -46,6 +46,10 @@ public struct RaftCore: Sendable {
   var checkQuorumDeadline: UInt64 = 0
   /// When this node last heard from the leader of its term.
   var lastLeaderContact: UInt64?
+  /// Until when this node grants no vote (with check-quorum). It may have acknowledged a leader
+  /// just before it stopped, and that leader may serve lease reads for a heartbeat timeout after;
+  /// having forgotten when it last heard a leader, it counts its start as such contact.
+  var votesHeldUntil: UInt64 = 0
 
   // What the next `Ready` carries.
   var outbox: [RaftMessage] = []
@@ -182,6 +186,9 @@ public struct RaftCore: Sendable {
     self.heartbeatInterval = configuration.heartbeatInterval.wholeMilliseconds
     self.heartbeatTimeout = configuration.heartbeatTimeout.wholeMilliseconds
     self.commitNotificationDelay = configuration.commitNotificationDelay.wholeMilliseconds
+    // The hold costs nothing at a cluster's first start: no follower's election timer fires
+    // sooner than a heartbeat timeout after it starts.
+    self.votesHeldUntil = configuration.checkQuorum ? now + heartbeatTimeout : 0
     membershipEntries = Self.membershipEntries(in: state.entries)
     membership = membershipInLog
     resetElectionDeadline()
