@@ -51,6 +51,9 @@ func testConfiguration(
 
 /// A core as restarted from storage holding a log with `terms`, a hard state at `term` (the
 /// last log term by default), `votedFor` and `commit`.
+///
+/// A node holds its vote for a heartbeat timeout after it starts; unless `holdsVoteAtStart`, the
+/// core is made as if it had been up longer than that, for the tests of other rules.
 func makeCore(
   _ id: NodeID = "a",
   voters: Set<NodeID> = ["a", "b", "c"],
@@ -61,15 +64,17 @@ func makeCore(
   commit: UInt64 = 0,
   configuration: RaftConfiguration = testConfiguration(),
   seed: UInt64 = 1,
-  now: UInt64 = 0
+  now: UInt64 = 0,
+  holdsVoteAtStart: Bool = false
 ) throws -> RaftCore {
   let state = PersistentState(
     hardState: HardState(term: term ?? terms.last ?? 0, votedFor: votedFor, commitIndex: commit),
     snapshot: SnapshotMetadata(
       index: 0, term: 0, membership: Membership(voters: voters, learners: learners)),
     entries: logEntries(terms: terms))
-  return try RaftCore(
-    id: id, configuration: configuration, state: state, seed: seed, now: now)
+  var core = try RaftCore(id: id, configuration: configuration, state: state, seed: seed, now: now)
+  if !holdsVoteAtStart { core.votesHeldUntil = 0 }
+  return core
 }
 
 /// Builds a message.

@@ -18,11 +18,8 @@ extension RaftCore {
   /// that held back could leave the cluster without a leader for good (simulator fuzzer seed 326).
   var isPromotable: Bool {
     if membership.voters.contains(id) { return true }
-    guard let latest = membershipEntries.last, latest.index > log.commitIndex else { return false }
-    let previous =
-      membershipEntries.count >= 2
-      ? membershipEntries[membershipEntries.count - 2].membership : baseMembership
-    return previous.voters.contains(id)
+    guard uncommittedMembershipEntry != nil else { return false }
+    return membershipBeforeLatestEntry.voters.contains(id)
   }
 
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
@@ -81,11 +78,13 @@ extension RaftCore {
 
   /// RequestVote receiver rules (Figure 2): grant when the candidate's log is at least as up to
   /// date (§5.4.1) and no other vote was cast in the term (§5.2). Pre-votes grant without
-  /// recording anything.
+  /// recording anything. A node that holds its vote (``holdsVote``) grants only a leadership
+  /// transfer, which the leader itself asked for.
   mutating func handleVoteRequest(_ request: VoteRequest, from candidate: NodeID, term messageTerm: UInt64) {
     let canVote =
-      votedFor == candidate || (votedFor == nil && leader == nil)
-      || (request.preVote && messageTerm > term)
+      (!holdsVote || request.leadershipTransfer)
+      && (votedFor == candidate || (votedFor == nil && leader == nil)
+        || (request.preVote && messageTerm > term))
     let upToDate = log.isUpToDate(lastIndex: request.lastLogIndex, lastTerm: request.lastLogTerm)
     if canVote && upToDate {
       send(

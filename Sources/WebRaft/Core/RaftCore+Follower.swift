@@ -34,7 +34,7 @@ extension RaftCore {
       send(to: sender, .appendEntriesResponse(response))
     case .appended(let lastNewIndex, let appendedFrom, let truncatedFrom):
       if let appendedFrom {
-        membershipChanged(
+        membershipLogReplaced(
           truncatedFrom: truncatedFrom, appended: offered.drop { $0.index < appendedFrom })
       }
       _ = log.commit(to: min(append.leaderCommit, lastNewIndex))

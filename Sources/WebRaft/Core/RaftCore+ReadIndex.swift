@@ -15,20 +15,26 @@ extension RaftCore {
     send(to: leader, .readIndex(ReadIndexRequest(requestID: requestID)))
   }
 
-  /// The commit index, when this node leads and its lease holds: a quorum answered a heartbeat
-  /// sent less than `heartbeatTimeout - maxClockDrift` ago, so no other node can have been
-  /// elected since. Nil means the lease does not hold: use ``readIndex(requestID:)``.
+  /// The commit index, when this node leads and its lease holds at `now`: a quorum answered a
+  /// heartbeat sent less than `heartbeatTimeout - maxClockDrift` before `now`, so no other node
+  /// can have been elected since. Nil means the lease does not hold: use ``readIndex(requestID:)``.
+  ///
+  /// - Parameter now: the time of the read, in milliseconds on the clock that drives
+  ///   ``tick(now:)``. Read it when the read is made: the last tick may lie far back (a starved
+  ///   timer, a paused process), and the lease may have ended since. A time before the last tick
+  ///   counts as the time of the last tick.
   ///
   /// Leases rely on check-quorum (followers ignore vote requests while they hear from a leader);
   /// with it switched off, this always returns nil.
-  public func leaseReadIndex() -> UInt64? {
+  public func leaseReadIndex(now readTime: UInt64) -> UInt64? {
     guard role == .leader, configuration.checkQuorum, !leaseRevoked, committedInCurrentTerm else {
       return nil
     }
+    let current = max(readTime, now)
     var times: [UInt64] = []
     for voter in membership.voters {
       if voter == id {
-        times.append(now)
+        times.append(current)
       } else if let round = progress[voter]?.acknowledgedRound, round > 0,
         let sentAt = roundSentAt[round]
       {
@@ -40,7 +46,7 @@ extension RaftCore {
     times.sort(by: >)
     let drift = configuration.maxClockDrift.wholeMilliseconds
     let leaseEnd = times[quorum - 1] + heartbeatTimeout - drift
-    return now < leaseEnd ? log.commitIndex : nil
+    return current < leaseEnd ? log.commitIndex : nil
   }
 
   /// Whether the leader has committed an entry of its own term, so that its commit index covers

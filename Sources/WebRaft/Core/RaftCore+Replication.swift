@@ -29,9 +29,7 @@ extension RaftCore {
   mutating func appendMembershipChange(_ change: MembershipChange, origin: ProposalOrigin?)
     throws(RaftError) -> UInt64
   {
-    if let pending = membershipEntries.last, pending.index > log.commitIndex {
-      throw .membershipChangeInProgress
-    }
+    if uncommittedMembershipEntry != nil { throw .membershipChangeInProgress }
     // A new leader must commit an entry of its own term before it changes the membership, or an
     // uncommitted change of an earlier leader could be lost (the single-server change bug).
     if log.term(at: log.commitIndex) != term {
@@ -39,8 +37,7 @@ extension RaftCore {
     }
     let next = try membership.applying(change)
     let index = try appendProposal(.membership(next), origin: origin)
-    membershipEntries.append(MembershipAt(index: index, membership: next))
-    setMembership(next)
+    membershipAppended(next, at: index)
     maybeCommit()
     return index
   }
@@ -276,7 +273,7 @@ extension RaftCore {
   /// Promotes learners that joined to become voters once they hold everything committed.
   mutating func maybePromoteLearners() {
     guard role == .leader, transferTarget == nil, !membership.learnersToPromote.isEmpty else { return }
-    if let pending = membershipEntries.last, pending.index > log.commitIndex { return }
+    if uncommittedMembershipEntry != nil { return }
     guard log.term(at: log.commitIndex) == term else { return }
     for learner in membership.learnersToPromote.sorted() {
       guard let entry = progress[learner], entry.match >= log.commitIndex else { continue }

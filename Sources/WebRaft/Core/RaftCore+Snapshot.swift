@@ -8,11 +8,6 @@ extension RaftCore {
   /// The payload bytes of the entries held in the log (for a snapshot policy).
   public var logByteCount: Int { log.byteCount }
 
-  /// The membership in force at `index`, if `index` is at or after the log's start.
-  func membership(at index: UInt64) -> Membership {
-    membershipEntries.last { $0.index <= index }?.membership ?? baseMembership
-  }
-
   /// The metadata of a snapshot of the state machine at `index`, which must be applied and still
   /// held in the log; nil otherwise.
   public func snapshotMetadata(at index: UInt64) -> SnapshotMetadata? {
@@ -28,9 +23,8 @@ extension RaftCore {
     guard metadata.index > log.snapshotIndex, log.term(at: metadata.index) == metadata.term,
       metadata.index <= log.appliedIndex
     else { return }
-    baseMembership = membership(at: metadata.index)
-    membershipEntries.removeAll { $0.index <= metadata.index }
     log.compact(through: metadata.index)
+    membershipCompacted()
   }
 
   /// Tells the core that a snapshot received from the leader is stored and the state machine
@@ -38,9 +32,7 @@ extension RaftCore {
   public mutating func snapshotInstalled(_ metadata: SnapshotMetadata) {
     if metadata.index > log.snapshotIndex {
       log.restore(metadata)
-      baseMembership = metadata.membership
-      membershipEntries.removeAll { $0.index <= metadata.index }
-      setMembership(membershipEntries.last?.membership ?? baseMembership)
+      membershipRestored(metadata)
     }
     if let incoming = incomingSnapshot, incoming.metadata == metadata {
       incomingSnapshot = nil

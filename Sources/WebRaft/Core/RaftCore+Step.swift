@@ -31,7 +31,7 @@ extension RaftCore {
     if message.term > term {
       switch message.body {
       case .voteRequest(let request):
-        if isInLeaderLease && !request.leadershipTransfer { return }
+        if holdsVote && !request.leadershipTransfer { return }
         if !request.preVote { becomeFollower(term: message.term, leader: nil) }
       case .voteResponse(let response) where response.preVote && response.granted:
         break  // The responder answers at the term we would campaign in.
@@ -85,6 +85,10 @@ extension RaftCore {
       break
     }
   }
+
+  /// Whether vote requests go unheard (except for a leadership transfer): a leader was heard from
+  /// recently, or this node started too recently to know whether one was.
+  var holdsVote: Bool { isInLeaderLease || now < votesHeldUntil }
 
   /// Whether a leader is known and was heard from recently, so vote requests are ignored.
   var isInLeaderLease: Bool {

@@ -46,6 +46,10 @@ public struct RaftCore: Sendable {
   var checkQuorumDeadline: UInt64 = 0
   /// When this node last heard from the leader of its term.
   var lastLeaderContact: UInt64?
+  /// Until when this node grants no vote (with check-quorum). It may have acknowledged a leader
+  /// just before it stopped, and that leader may serve lease reads for a heartbeat timeout after;
+  /// having forgotten when it last heard a leader, it counts its start as such contact.
+  var votesHeldUntil: UInt64 = 0
 
   // What the next `Ready` carries.
   var outbox: [RaftMessage] = []
@@ -118,12 +122,6 @@ public struct RaftCore: Sendable {
   let heartbeatTimeout: UInt64
   let commitNotificationDelay: UInt64
 
-  /// A membership entry's index and value.
-  struct MembershipAt: Hashable, Sendable {
-    var index: UInt64
-    var membership: Membership
-  }
-
   /// What an outstanding `Ready` handed out.
   struct HandedOut: Hashable, Sendable {
     var hardState: HardState?
@@ -188,12 +186,11 @@ public struct RaftCore: Sendable {
     self.heartbeatInterval = configuration.heartbeatInterval.wholeMilliseconds
     self.heartbeatTimeout = configuration.heartbeatTimeout.wholeMilliseconds
     self.commitNotificationDelay = configuration.commitNotificationDelay.wholeMilliseconds
-    for entry in state.entries {
-      if case .membership(let value) = entry.payload {
-        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
-      }
-    }
-    membership = membershipEntries.last?.membership ?? baseMembership
+    // The hold costs nothing at a cluster's first start: no follower's election timer fires
+    // sooner than a heartbeat timeout after it starts.
+    self.votesHeldUntil = configuration.checkQuorum ? now + heartbeatTimeout : 0
+    membershipEntries = Self.membershipEntries(in: state.entries)
+    membership = membershipInLog
     resetElectionDeadline()
   }
 
@@ -482,46 +479,6 @@ public struct RaftCore: Sendable {
     term = newTerm
     votedFor = nil
     emit(.termChanged(newTerm))
-  }
-
-  /// Makes `next` the membership in force, announcing who joined and who left.
-  mutating func setMembership(_ next: Membership) {
-    let previous = membership
-    guard previous != next else { return }
-    membership = next
-    for joined in next.members.subtracting(previous.members).sorted() {
-      emit(.join(joined))
-    }
-    for left in previous.members.subtracting(next.members).sorted() {
-      emit(.leave(left))
-    }
-    emit(.membershipChanged(next))
-    if role == .leader {
-      for member in next.members where member != id && progress[member] == nil {
-        progress[member] = newProgress()
-      }
-      for member in progress.members where !next.contains(member) {
-        progress[member] = nil
-      }
-    }
-  }
-
-  /// Recomputes the membership after the log changed at or after `index`.
-  mutating func membershipChanged(truncatedFrom: UInt64?, appended: ArraySlice<LogEntry>) {
-    var changed = false
-    if let truncatedFrom, membershipEntries.last.map({ $0.index >= truncatedFrom }) == true {
-      membershipEntries.removeAll { $0.index >= truncatedFrom }
-      changed = true
-    }
-    for entry in appended {
-      if case .membership(let value) = entry.payload {
-        membershipEntries.append(MembershipAt(index: entry.index, membership: value))
-        changed = true
-      }
-    }
-    if changed {
-      setMembership(membershipEntries.last?.membership ?? baseMembership)
-    }
   }
 }
 

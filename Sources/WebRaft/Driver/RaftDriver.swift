@@ -170,7 +170,7 @@ public struct RaftDriver: Sendable {
 
   /// Asks for a lease read at `now`, the clock read at the moment of the read.
   public mutating func leaseRead(requestID: UInt64, now: UInt64, deadline: UInt64?) -> LeaseRead {
-    guard let index = core.leaseReadIndex() else { return .noLease }
+    guard let index = core.leaseReadIndex(now: now) else { return .noLease }
     if index <= appliedIndex { return .readable(index: index) }
     tracker.readRequested(requestID: requestID, deadline: deadline)
     tracker.readIndexKnown(requestID: requestID, index: index)
