@@ -69,8 +69,8 @@ public struct Membership: Hashable, Sendable, Codable {
     return next
   }
 
-  /// The membership with learner `id` made a voter (the leader promotes a learner to promote
-  /// once it has caught up).
+  /// The membership with learner `id` made a voter: the step the leader takes for a learner in
+  /// ``learnersToPromote`` once it has caught up.
   func promoting(_ id: NodeID) -> Membership {
     var next = self
     guard next.learners.remove(id) != nil else { return self }
