@@ -44,10 +44,15 @@ struct MembershipTests {
     try simulator.require(newLeader != oldLeader, "the removed leader \(oldLeader) still leads")
     try simulator.agree(command("three"), expectedNodes: 3)
 
-    // Both come back, one as a learner first.
+    // Both come back, one as a learner first. Each is a learner to promote then, and the leader
+    // promotes each once it has caught up.
     try commit(.addLearner(follower), on: simulator)
     try commit(.addVoter(follower), on: simulator)
     try commit(.addVoter(oldLeader), on: simulator)
+    let promoted = try simulator.run(for: 5000) { simulator in
+      simulator.currentLeader().flatMap { simulator.core(of: $0)?.membership.voters.count } == 5
+    }
+    try simulator.require(promoted, "\(follower) and \(oldLeader) were not both promoted")
     try simulator.agree(command("five again"), expectedNodes: 5)
     let voters = simulator.core(of: try simulator.awaitLeader())?.membership.voters ?? []
     try simulator.require(voters.count == 5, "the voters are \(voters.sorted())")

@@ -37,15 +37,25 @@ struct MembershipTests {
     #expect(start == Membership(voters: ["a", "b", "c"]), "applying returns a new value")
   }
 
-  @Test("addVoter of a learner promotes it to voter")
-  func addVoterPromotesLearner() throws {
+  @Test("addVoter of a learner marks it for promotion; it stays a learner until the leader promotes it")
+  func addVoterMarksLearnerForPromotion() throws {
+    let plainLearner = Membership(voters: ["a"], learners: ["r"])
+    let next = try plainLearner.applying(.addVoter("r", attributes: ["address": "r:7000"]))
+    #expect(next.voters == ["a"], "the learner may lag: it does not count in a quorum yet")
+    #expect(next.learners == ["r"])
+    #expect(next.learnersToPromote == ["r"])
+    #expect(next.attributes["r"] == ["address": "r:7000"])
+    // Asking again changes nothing (a retried join).
+    #expect(try next.applying(.addVoter("r")) == next)
+  }
+
+  @Test("promoting a learner makes it a voter")
+  func promotingMakesVoter() {
     let start = Membership(voters: ["a", "b", "c"], learners: ["d"], learnersToPromote: ["d"])
-    let next = try start.applying(.addVoter("d"))
+    let next = start.promoting("d")
     #expect(next.voters == ["a", "b", "c", "d"])
     #expect(next.learners.isEmpty)
     #expect(next.learnersToPromote.isEmpty)
-    let plainLearner = try Membership(voters: ["a"], learners: ["r"]).applying(.addVoter("r"))
-    #expect(plainLearner.voters == ["a", "r"])
   }
 
   @Test("addLearner adds a non-voting member that is not promoted")

@@ -166,6 +166,37 @@ struct RaftPaperClientTests {
     #expect(leader.commitIndex == 2, "the promotion itself still has to commit")
   }
 
+  @Test(
+    "§4.2.1 a learner asked to become a voter is promoted only once it has caught up, like a new server"
+  )
+  func learnerAskedToVoteIsPromotedOnceCaughtUp() throws {
+    var leader = try makeLeader("a", learners: ["d"], term: 1)
+    leader.step(appendAccepted("b", term: 1, index: 1))
+    leader.step(appendAccepted("c", term: 1, index: 1))
+    for value in 1...3 { _ = try leader.propose(Data("x\(value)".utf8), requestID: UInt64(value)) }
+    leader.drain()
+    leader.step(appendAccepted("b", term: 1, index: 4))
+    #expect(leader.commitIndex == 4)
+    #expect(leader.status.followers["d"]?.matchIndex == 0, "d lags behind")
+
+    let ticket = try leader.proposeMembershipChange(.addVoter("d"), requestID: 9)
+    #expect(ticket == .appended(index: 5, term: 1))
+    #expect(leader.membership.voters == ["a", "b", "c"], "a lagging learner does not count in a quorum")
+    #expect(leader.membership.learnersToPromote == ["d"])
+    leader.drain()
+    leader.step(appendAccepted("b", term: 1, index: 5))
+    #expect(leader.commitIndex == 5)
+    leader.step(appendAccepted("d", term: 1, index: 3))
+    #expect(leader.membership.voters == ["a", "b", "c"], "d is still behind the commit index")
+
+    // d reaches the leader's log: the leader promotes it through the log.
+    leader.step(appendAccepted("d", term: 1, index: 5))
+    #expect(leader.membership.voters == ["a", "b", "c", "d"])
+    #expect(leader.membership.learners.isEmpty)
+    #expect(leader.lastIndex == 6)
+    #expect(leader.entry(at: 6)?.payload == .membership(leader.membership))
+  }
+
   @Test("§4.1 only one membership change may be uncommitted at a time (RaftError.membershipChangeInProgress)")
   func oneMembershipChangeAtATime() throws {
     var leader = try makeReplicatingLeader("a", term: 1)

@@ -47,16 +47,10 @@ public struct Membership: Hashable, Sendable, Codable {
     switch change {
     case .addVoter(let id, let attributes):
       if voters.contains(id) { throw .membershipChangeRejected("\(id) is already a voter") }
-      if learners.contains(id) {
-        // Promotion of a learner that holds the log.
-        next.learners.remove(id)
-        next.learnersToPromote.remove(id)
-        next.voters.insert(id)
-      } else {
-        // A new node starts as a learner and is promoted once it has caught up.
-        next.learners.insert(id)
-        next.learnersToPromote.insert(id)
-      }
+      // A new node starts as a learner; a learner stays one. The leader promotes either once it
+      // has caught up: a voter that lags behind would count in quorums it cannot help form.
+      next.learners.insert(id)
+      next.learnersToPromote.insert(id)
       if let attributes { next.attributes[id] = attributes }
     case .addLearner(let id, let attributes):
       if contains(id) { throw .membershipChangeRejected("\(id) is already a member") }
@@ -74,12 +68,23 @@ public struct Membership: Hashable, Sendable, Codable {
     }
     return next
   }
+
+  /// The membership with learner `id` made a voter: the step the leader takes for a learner in
+  /// ``learnersToPromote`` once it has caught up.
+  func promoting(_ id: NodeID) -> Membership {
+    var next = self
+    guard next.learners.remove(id) != nil else { return self }
+    next.learnersToPromote.remove(id)
+    next.voters.insert(id)
+    return next
+  }
 }
 
 /// A single-server change of the cluster membership.
 public enum MembershipChange: Hashable, Sendable, Codable {
-  /// Adds a voting member (the seed's `join(address)`): a new node joins as a learner and the
-  /// leader promotes it once it has caught up; a learner is promoted at once.
+  /// Adds a voting member (the seed's `join(address)`): a new node joins as a learner, and the
+  /// leader promotes it once it has caught up; so does a learner, which is promoted once it has
+  /// caught up too.
   case addVoter(NodeID, attributes: [String: String]? = nil)
   /// Adds a non-voting member that receives the log.
   case addLearner(NodeID, attributes: [String: String]? = nil)

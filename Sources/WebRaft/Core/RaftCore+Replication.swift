@@ -35,7 +35,13 @@ extension RaftCore {
     if log.term(at: log.commitIndex) != term {
       throw .membershipChangeInProgress
     }
-    let next = try membership.applying(change)
+    return try appendMembership(membership.applying(change), origin: origin)
+  }
+
+  /// Appends `next` as the new membership; it takes effect at once.
+  private mutating func appendMembership(_ next: Membership, origin: ProposalOrigin?) throws(RaftError)
+    -> UInt64
+  {
     let index = try appendProposal(.membership(next), origin: origin)
     membershipAppended(next, at: index)
     maybeCommit()
@@ -277,7 +283,7 @@ extension RaftCore {
     guard log.term(at: log.commitIndex) == term else { return }
     for learner in membership.learnersToPromote.sorted() {
       guard let entry = progress[learner], entry.match >= log.commitIndex else { continue }
-      _ = try? appendMembershipChange(.addVoter(learner, attributes: nil), origin: nil)
+      _ = try? appendMembership(membership.promoting(learner), origin: nil)
       return
     }
   }

@@ -322,14 +322,13 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     }
   }
 
-  /// Adds a voting member (the seed's `join(address)`): it joins as a learner, catches up, and
-  /// is promoted to voter by the leader. Returns once the promotion is applied on this node.
+  /// Adds a voting member (the seed's `join(address)`): it joins as a learner (or stays one, if it
+  /// is one already), catches up, and is promoted to voter by the leader. Returns once the
+  /// promotion is applied on this node.
   ///
   /// - Parameter attributes: replicated with the membership for transports and services to read.
   public func join(_ member: NodeID, attributes: [String: String]? = nil) async throws {
-    let alreadyLearner = core.membership.learners.contains(member)
     try await changeMembership(.addVoter(member, attributes: attributes))
-    if alreadyLearner { return }
     let deadline = clock.now + proposalTimeout
     while !appliedMembership.voters.contains(member) {
       if let failure { throw failure }
