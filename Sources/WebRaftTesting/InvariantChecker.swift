@@ -351,19 +351,25 @@ public struct InvariantChecker {
       records[at].mirror = []
       records[at].mirrorBase = base
     }
-    let entries = core.entries
+    // Entries are read one by one, from the first that may have changed: copying the whole log
+    // at every step would make long runs slow down as logs grow.
+    let count = Int(core.lastIndex - base)
     let mirrorCount = records[at].mirror.count
     // Committed entries never change: the full pass checks that.
     let settled = records[at].commitSeen > base ? Int(records[at].commitSeen - base) : 0
-    var first = min(settled, mirrorCount, entries.count)
-    while first < mirrorCount, first < entries.count, records[at].mirror[first] == entries[first].term {
+    var first = min(settled, mirrorCount, count)
+    while first < mirrorCount, first < count,
+      records[at].mirror[first] == core.term(at: base + UInt64(first) + 1)
+    {
       first += 1
     }
-    if first == entries.count, first == mirrorCount { return }
+    if first == count, first == mirrorCount { return }
     records[at].mirror.removeSubrange(first...)
-    var previousTerm = first == 0 ? (core.term(at: base) ?? 0) : entries[first - 1].term
-    for position in first..<entries.count {
-      let entry = entries[position]
+    var previousTerm = core.term(at: base + UInt64(first)) ?? 0
+    for position in first..<count {
+      guard let entry = core.entry(at: base + UInt64(position) + 1) else {
+        throw failure("\(core.id) has no entry at index \(base + UInt64(position) + 1) below its last index")
+      }
       try checkEntry(
         entry, expectedIndex: base + UInt64(position) + 1, previousTerm: previousTerm, on: core.id,
         remember: remember)

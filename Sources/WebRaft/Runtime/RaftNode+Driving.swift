@@ -26,6 +26,7 @@ extension RaftNode {
     if now >= lastExpiryScan + 50 {
       lastExpiryScan = now
       driver.expire(now: now, resolve: settle)
+      checkConditions()
     }
     scheduleDrain()
   }
@@ -120,6 +121,7 @@ extension RaftNode {
         guard await apply(entry, now: now) else { return false }
       }
       metrics.applyDuration.record(duration: ContinuousClock.now - start)
+      checkConditions()
     case .captureSnapshot(let metadata):
       await captureSnapshot(metadata)
     case .commitSnapshot(let metadata):
@@ -192,6 +194,7 @@ extension RaftNode {
       metrics.elections.increment()
     case .leaderChanged:
       metrics.leaderChanges.increment()
+      checkConditions()
     case .membershipChanged(let membership):
       logger.info(
         "raft membership changed",
@@ -275,6 +278,7 @@ extension RaftNode {
     }
     outgoingReader = nil
     driver.snapshotInstalled(metadata, resolve: settle)
+    checkConditions()
     logger.info(
       "raft snapshot installed from the leader",
       metadata: ["node": "\(id)", "index": "\(metadata.index)", "term": "\(metadata.term)"])

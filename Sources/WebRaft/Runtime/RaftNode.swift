@@ -329,15 +329,28 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// - Parameter attributes: replicated with the membership for transports and services to read.
   public func join(_ member: NodeID, attributes: [String: String]? = nil) async throws {
     try await changeMembership(.addVoter(member, attributes: attributes))
-    let deadline = clock.now + proposalTimeout
-    while !appliedMembership.voters.contains(member) {
-      if let failure { throw failure }
-      guard appliedMembership.learners.contains(member) else {
-        throw RaftError.membershipChangeRejected("\(member) was removed before it was promoted")
-      }
-      if clock.now >= deadline { throw RaftError.proposalTimedOut }
-      try await Task.sleep(for: .milliseconds(5))
+    let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
+    _ = try await waitFor(.promoted(member), deadline: deadline, timeoutError: .proposalTimedOut)
+  }
+
+  /// Waits until `condition` holds (checked at once, then whenever the state it depends on
+  /// changes), failing with `timeoutError` after `deadline`.
+  private func waitFor(
+    _ condition: ConditionWaiter.Condition, deadline: UInt64, timeoutError: RaftError
+  ) async throws -> NodeID {
+    if let failure { throw failure }
+    return try await withCheckedThrowingContinuation { continuation in
+      waiters.register(
+        ConditionWaiter(
+          condition: condition, deadline: deadline, timeoutError: timeoutError, continuation: continuation))
+      checkConditions()
     }
+  }
+
+  /// Resumes the callers whose condition now holds.
+  func checkConditions() {
+    guard waiters.hasConditions else { return }
+    waiters.checkConditions(membership: appliedMembership, leader: core.leader, now: nowMilliseconds)
   }
 
   /// Adds a learner: a member that receives the log but does not vote (a read replica).
@@ -384,14 +397,11 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try driver.transferLeadership(to: target)
     scheduleDrain()
     let chosen = core.leadershipTransferTarget
-    let deadline = clock.now + configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
-    while clock.now < deadline {
-      if let failure { throw failure }
-      if let leader = core.leader, leader != id { return leader }
-      try await Task.sleep(for: .milliseconds(2))
-    }
-    throw RaftError.leadershipTransferFailed(
-      "\(chosen?.rawValue ?? "the target") did not take over within the election timeout")
+    let timeout = configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
+    return try await waitFor(
+      .otherLeader(id), deadline: nowMilliseconds + timeout.wholeMilliseconds,
+      timeoutError: .leadershipTransferFailed(
+        "\(chosen?.rawValue ?? "the target") did not take over within the election timeout"))
   }
 
   /// Starts an election now (for tests and operators); a no-op on a leader.

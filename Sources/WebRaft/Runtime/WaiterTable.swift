@@ -19,10 +19,28 @@ enum Waiter {
   }
 }
 
+/// A caller waiting until the node reaches a state: a joining member promoted to voter, or another
+/// node leading after a transfer.
+struct ConditionWaiter {
+  enum Condition {
+    /// `member` is a voter in the applied membership; fails if it is no member any more.
+    case promoted(NodeID)
+    /// A node other than this one is known to lead.
+    case otherLeader(NodeID)
+  }
+
+  let condition: Condition
+  /// When the caller gives up (milliseconds on the node's clock), and with what.
+  let deadline: UInt64
+  let timeoutError: RaftError
+  let continuation: CheckedContinuation<NodeID, any Error>
+}
+
 /// The callers waiting for a node, by request ID. When each is settled is the driver's decision
 /// (``RaftDriver``, ``RequestOutcome``); this table only holds the callers and resumes them.
 struct WaiterTable {
   private var waiters: [UInt64: Waiter] = [:]
+  private var conditions: [ConditionWaiter] = []
 
   /// Whether nobody waits.
   var isEmpty: Bool { waiters.isEmpty }
@@ -50,10 +68,51 @@ struct WaiterTable {
     return true
   }
 
+  /// Adds a caller waiting for a condition.
+  mutating func register(_ waiter: ConditionWaiter) {
+    conditions.append(waiter)
+  }
+
+  /// Whether anyone waits for a condition.
+  var hasConditions: Bool { !conditions.isEmpty }
+
+  /// Resumes the callers whose condition holds in `membership` with `leader` known; fails those
+  /// whose member left `membership`, and those whose deadline passed by `now`.
+  mutating func checkConditions(membership: Membership, leader: NodeID?, now: UInt64) {
+    guard !conditions.isEmpty else { return }
+    conditions.removeAll { waiter in
+      switch waiter.condition {
+      case .promoted(let member):
+        if membership.voters.contains(member) {
+          waiter.continuation.resume(returning: member)
+          return true
+        }
+        if !membership.learners.contains(member) {
+          waiter.continuation.resume(
+            throwing: RaftError.membershipChangeRejected("\(member) was removed before it was promoted"))
+          return true
+        }
+      case .otherLeader(let me):
+        if let leader, leader != me {
+          waiter.continuation.resume(returning: leader)
+          return true
+        }
+      }
+      if waiter.deadline <= now {
+        waiter.continuation.resume(throwing: waiter.timeoutError)
+        return true
+      }
+      return false
+    }
+  }
+
   /// Fails every waiter with `error` and forgets everything.
   mutating func failAll(_ error: RaftError) {
     let pending = waiters
     waiters.removeAll()
     for waiter in pending.values { waiter.fail(error) }
+    let waiting = conditions
+    conditions.removeAll()
+    for waiter in waiting { waiter.continuation.resume(throwing: error) }
   }
 }
