@@ -7,10 +7,11 @@
 /// Helpers in the style of the classic Raft lab tests: wait for a leader, count how many nodes
 /// applied an index, reach agreement on a command.
 extension ClusterSimulator {
-  /// The leader that a quorum of the connected nodes follows in its term, if there is one.
+  /// The leader that a quorum of the nodes it can reach follows in its term, if there is one.
   ///
-  /// A node that merely believes it leads (a stale leader cut off from the others) is not
-  /// returned: a majority of the voters, running and connected, must be in its term and name it.
+  /// A node that merely believes it leads (a stale leader cut off from the others by
+  /// ``disconnect(_:)``, a partition or cut links) is not returned: a majority of the voters,
+  /// running and reachable both ways, must be in its term and name it.
   public func establishedLeader() -> NodeID? {
     var best: (id: NodeID, term: UInt64)?
     for node in nodes {
@@ -18,7 +19,9 @@ extension ClusterSimulator {
         continue
       }
       let followers = nodes.filter { other in
-        guard let otherCore = other.core, !network.isolated.contains(other.id) else { return false }
+        guard let otherCore = other.core, core.membership.voters.contains(other.id),
+          other.id == node.id || canReach(node.id, other.id)
+        else { return false }
         return otherCore.term == core.term && otherCore.leader == node.id
       }.count
       guard followers >= core.membership.quorum else { continue }
@@ -27,9 +30,32 @@ extension ClusterSimulator {
     return best?.id
   }
 
+  /// Whether messages pass between `a` and `b` both ways (no isolation, partition or cut link
+  /// between them; loss aside).
+  public func canReach(_ a: NodeID, _ b: NodeID) -> Bool {
+    network.canDeliver(from: a, to: b) && network.canDeliver(from: b, to: a)
+  }
+
+  /// Whether `id` can reach a quorum of the voters it knows, itself included, both ways.
+  func reachesQuorum(_ id: NodeID) -> Bool {
+    guard let membership = core(of: id)?.membership else { return false }
+    let reachable = membership.voters.filter { $0 == id || (isUp($0) && canReach(id, $0)) }.count
+    return reachable >= membership.quorum
+  }
+
   /// The running, connected nodes that believe they lead.
   public func connectedLeaders() -> [NodeID] {
     nodes.filter { $0.core?.role == .leader && !network.isolated.contains($0.id) }.map(\.id)
+  }
+
+  /// The membership committed on `id` (in force at its commit index), nil while it is down.
+  public func committedMembership(of id: NodeID) -> Membership? {
+    node(id).core?.committedMembership
+  }
+
+  /// The membership `id` last applied (or restored from a snapshot), nil while it is down.
+  public func appliedMembership(of id: NodeID) -> Membership? {
+    node(id).driver?.appliedMembership
   }
 
   /// Runs until a quorum of connected nodes follows one leader (see ``establishedLeader()``) and
@@ -92,7 +118,9 @@ extension ClusterSimulator {
       for _ in nodeIDs {
         rotation = (rotation + 1) % nodeIDs.count
         let id = nodeIDs[rotation]
-        guard isConnected(id), core(of: id)?.role == .leader else { continue }
+        guard isConnected(id), let core = core(of: id), core.role == .leader, reachesQuorum(id) else {
+          continue
+        }
         let proposalID = try propose(command, on: id)
         if case .appended(let index, _)? = proposal(proposalID).ticket {
           appendedAt = index

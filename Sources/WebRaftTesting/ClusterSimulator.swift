@@ -117,11 +117,16 @@ public final class ClusterSimulator {
   ///   - seed: fixes every random choice of the run.
   ///   - nodes: the number of nodes, 1 to 9.
   ///   - configuration: the configuration of every node.
+  ///   - newcomers: how many of the last `nodes` start as brand-new nodes with empty storage that
+  ///     belong to no cluster yet (``Membership/empty``), as a server started to join one does;
+  ///     add them with ``proposeMembershipChange(_:on:)`` (`.addVoter` or `.addLearner`).
   /// - Throws: ``SimulationFailure`` when the configuration is invalid.
-  public init(seed: UInt64, nodes count: Int, configuration: RaftConfiguration = RaftConfiguration())
-    throws(SimulationFailure)
-  {
+  public init(
+    seed: UInt64, nodes count: Int, configuration: RaftConfiguration = RaftConfiguration(),
+    newcomers: Int = 0
+  ) throws(SimulationFailure) {
     precondition((1...9).contains(count), "a simulated cluster has 1 to 9 nodes, not \(count)")
+    precondition((0..<count).contains(newcomers), "a simulated cluster needs at least one founding voter")
     self.seed = seed
     self.configuration = configuration
     let ids = (1...count).map { NodeID("n\($0)") }
@@ -134,10 +139,14 @@ public final class ClusterSimulator {
     self.diskRandom = SplitMix64(seed: Self.derive(seed, 3))
     self.checker = InvariantChecker(seed: seed, nodes: ids)
     self.recentTraceCapacity = SimulationEnvironment.traceCapacity
-    let membership = Membership(voters: Set(ids))
-    nodes = ids.enumerated().map { SimulatedNode(id: $1, position: $0, membership: membership) }
+    let founders = ids.prefix(count - newcomers)
+    let membership = Membership(voters: Set(founders))
+    nodes = ids.enumerated().map { position, id in
+      SimulatedNode(id: id, position: position, membership: founders.contains(id) ? membership : .empty)
+    }
     trace.combine(seed)
     trace.combine(UInt64(count))
+    trace.combine(UInt64(newcomers))
     for node in nodes {
       try start(node)
     }

@@ -33,6 +33,9 @@ extension RaftCore {
   /// The configuration the log puts in force.
   var membershipInLog: Membership { membershipEntries.last?.membership ?? baseMembership }
 
+  /// The membership in force at the commit index: the last configuration that is committed.
+  public var committedMembership: Membership { membership(at: commitIndex) }
+
   /// The configuration in force at `index`, if `index` is at or after the log's start.
   func membership(at index: UInt64) -> Membership {
     membershipEntries.last { $0.index <= index }?.membership ?? baseMembership

@@ -109,6 +109,9 @@ public struct RaftDriver: Sendable {
   /// Whether the driver waits for nothing and has no `Ready` under way.
   public var isIdle: Bool { ready == nil && awaiting == nil }
 
+  /// Whether a `Ready` is under way and the driver waits for no completion (it has more to do).
+  public var hasReadyUnderWay: Bool { ready != nil && awaiting == nil }
+
   // MARK: - Inputs
 
   /// Moves the core's clock (see ``RaftCore/tick(now:)``).

@@ -51,6 +51,12 @@ extension RaftNode {
         }
       }
       guard let action = driver.next(resolve: settle) else {
+        // Every completion is reported within `perform`, so the driver never waits here; if it
+        // did, no action could ever come and the pump would spin.
+        guard driver.isIdle || driver.hasReadyUnderWay else {
+          halt(.storageFailed("internal error: the driver waits for a completion that was never reported"))
+          break
+        }
         updateGauges()
         if mailbox.finishIfIdle() { return }
         continue
