@@ -166,7 +166,10 @@ extension RaftNode {
       if listened { publish(.updated(index: entry.index)) }
     case .noop, .membership:
       lastApplied = entry.index
-      if case .membership(let membership) = entry.payload { appliedMembership = membership }
+      if case .membership(let membership) = entry.payload {
+        appliedMembership = membership
+        publish(.membershipCommitted(membership))
+      }
       waiters.settle(entry, node: id) { waiter in
         guard case .membership(let continuation, _) = waiter else { return false }
         continuation.resume()
@@ -201,7 +204,10 @@ extension RaftNode {
           "node": "\(id)", "voters": "\(membership.voters.sorted())",
           "learners": "\(membership.learners.sorted())",
         ])
-      for (member, peer) in peers where !membership.contains(member) {
+    case .membershipCommitted(let membership):
+      // A member removed by an entry that is only appended must still hear that its removal
+      // committed; one that a later entry (appended, not yet applied) adds keeps its connection.
+      for (member, peer) in peers where !membership.contains(member) && !core.membership.contains(member) {
         peer.close()
         peers[member] = nil
       }
@@ -264,6 +270,7 @@ extension RaftNode {
     appliedMembership = chunk.metadata.membership
     outgoingReader = nil
     core.snapshotInstalled(chunk.metadata)
+    publish(.membershipCommitted(chunk.metadata.membership))
     logger.info(
       "raft snapshot installed from the leader",
       metadata: ["node": "\(id)", "index": "\(chunk.metadata.index)", "term": "\(chunk.metadata.term)"])
