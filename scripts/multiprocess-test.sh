@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The raftkv multi-process fault test: a 3-node `raftkv cluster` on 127.0.0.1 (unusual ports),
-# concurrent clients doing put/get/cas/delete, the leader SIGKILLed and restarted repeatedly; then
-# every acknowledged write must be on every node and the history must be linearizable.
+# concurrent clients doing put/get/cas/delete, the leader SIGKILLed and restarted repeatedly, a node
+# added, a follower removed and the leader removed; then every acknowledged write must be on every
+# remaining node and the history must be linearizable.
 #
 #   scripts/multiprocess-test.sh                 # uses .build (builds if needed)
 #   SCRATCH_PATH=.build-kv scripts/multiprocess-test.sh

@@ -244,27 +244,15 @@ public final class RaftKVServer: Service, Sendable {
     }
     transport.attach(node.inbound)
 
-    // Keep the transport's address book in step with the membership's addresses.
-    let fallback = peerAddresses
-    let syncAddresses: @Sendable (Membership) -> Void = { membership in
-      var addresses: [NodeID: TCPTransport.PeerAddress] = [:]
-      for member in membership.members where member != id {
-        if let text = membership.attributes[member]?[MemberAddresses.raftKey],
-          let address = TCPTransport.PeerAddress(text)
-        {
-          addresses[member] = address
-        } else if let known = fallback[member] {
-          addresses[member] = known
-        }
-      }
-      // While joining, the members we learned of may not be in our (empty) membership yet.
-      if membership.members.isEmpty { return }
-      transport.updatePeers(addresses)
+    // Keep the transport's address book in step with the membership's addresses. A removed
+    // member stays for two election timeouts after its removal committed, so that a leader that
+    // removed itself can still hand leadership over.
+    let longestTimeout = max(
+      configuration.raft.electionTimeout.upperBound, configuration.raft.heartbeatTimeout)
+    let book = MembershipAddressBook(transport: transport, grace: longestTimeout * 2) { member, membership in
+      membership.attributes[member]?[MemberAddresses.raftKey].flatMap { TCPTransport.PeerAddress($0) }
     }
-    let listener = node.listen(.membershipChanged) { event in
-      if case .membershipChanged(let membership) = event { syncAddresses(membership) }
-    }
-    syncAddresses(await node.membership)
+    let listeners = await book.follow(node)
 
     let service = await KVService(
       node: node, store: store, limits: configuration.limits, requestTimeout: configuration.requestTimeout,
@@ -286,7 +274,10 @@ public final class RaftKVServer: Service, Sendable {
       },
       logger: hbLogger)
 
-    defer { node.unlisten(listener) }
+    defer {
+      for listener in listeners { node.unlisten(listener) }
+      book.stop()
+    }
     do {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {

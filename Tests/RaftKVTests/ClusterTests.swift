@@ -90,4 +90,82 @@ struct ClusterTests {
     }
     for node in nodes { await node.stop() }
   }
+
+  @Test("removing the leader answers 200 and a successor takes over by transfer, not by timeout")
+  func removeLeader() async throws {
+    // Elections time out only after seconds, so that a successor elected by timeout shows up
+    // long after the answer, while one that took over by transfer shows up within a round trip.
+    var raft = RaftConfiguration()
+    raft.heartbeatTimeout = .seconds(3)
+    raft.electionTimeout = .seconds(3)...(.seconds(4))
+    raft.snapshotEntryInterval = nil
+    let ids = ["n1", "n2", "n3"]
+    var peers: [NodeID: MemberAddresses] = [:]
+    var ports: [(raft: Int, http: Int)] = []
+    for id in ids {
+      let port = (raft: try freePort(), http: try freePort())
+      ports.append(port)
+      peers[NodeID(id)] = MemberAddresses(raft: "127.0.0.1:\(port.raft)", http: "127.0.0.1:\(port.http)")
+    }
+    var nodes: [RunningNode] = []
+    do {
+      for (offset, id) in ids.enumerated() {
+        nodes.append(
+          try await startNode(
+            id: id, raftPort: ports[offset].raft, httpPort: ports[offset].http, peers: peers, raft: raft))
+      }
+      let first = try #require(try await waitForLeader(nodes[0].url, timeout: .seconds(30)))
+      let firstNode = try #require(nodes.first { $0.server.configuration.id.rawValue == first })
+      let firstClient = try firstNode.client(timeout: .seconds(20))
+      defer { Task { await firstClient.close() } }
+      // A fourth node joins, as in the cluster the issue was found in; it knows the others only
+      // from the membership's addresses.
+      nodes.append(
+        try await startNode(
+          id: "n4", raftPort: try freePort(), httpPort: try freePort(), join: firstNode.url, raft: raft))
+      #expect(
+        try await eventually(timeout: .seconds(30)) {
+          try await firstClient.status().members.contains { $0.id == "n4" && $0.voter }
+        })
+      try await firstClient.put("before", Array("1".utf8))
+
+      // The leader is asked to remove itself.
+      let leader = try #require(try await waitForLeader(firstNode.url))
+      let leaderNode = try #require(nodes.first { $0.server.configuration.id.rawValue == leader })
+      let leaderClient = try leaderNode.client(timeout: .seconds(20))
+      defer { Task { await leaderClient.close() } }
+      let oldTerm = try await leaderClient.status().term
+      try await leaderClient.removeMember(id: leader)
+      let answered = ContinuousClock.now
+
+      // A remaining node leads in the next term within well under a heartbeat timeout.
+      let remaining = nodes.filter { $0.server.configuration.id.rawValue != leader }
+      let clients = try remaining.map { try $0.client(timeout: .seconds(20)) }
+      defer { Task { for client in clients { await client.close() } } }
+      var successor: KVStatusReport?
+      while successor == nil, ContinuousClock.now - answered < .seconds(20) {
+        for client in clients {
+          if let status = try? await client.status(), status.role == "leader" {
+            successor = status
+            break
+          }
+        }
+        if successor == nil { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      let waited = ContinuousClock.now - answered
+      #expect(successor != nil)
+      #expect(waited < .milliseconds(1500), "a successor took \(waited) to take over")
+      #expect(successor?.term == oldTerm + 1)
+      #expect(successor.map { !$0.members.contains { $0.id == leader } } == true)
+
+      // The cluster without the old leader takes writes.
+      try await clients[0].put("after", Array("2".utf8))
+      #expect(try await clients[1].get("after") == Array("2".utf8))
+      #expect(try await clients[2].get("before") == Array("1".utf8))
+    } catch {
+      for node in nodes { await node.stop() }
+      throw error
+    }
+    for node in nodes { await node.stop() }
+  }
 }

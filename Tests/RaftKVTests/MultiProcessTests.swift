@@ -9,13 +9,14 @@ import WebRaftTesting
 @testable import RaftKV
 
 /// The multi-process fault test: a three-node `raftkv cluster` on 127.0.0.1, concurrent clients
-/// doing put/get/cas/delete, the leader killed with SIGKILL and restarted again and again; then
-/// every acknowledged write must be present and the history must be linearizable.
+/// doing put/get/cas/delete, the leader killed with SIGKILL and restarted again and again, a node
+/// added, a follower removed and the leader removed; then every acknowledged write must be on
+/// every remaining node and the history must be linearizable.
 ///
 /// It runs only with `RAFTKV_MULTIPROCESS=1` (scripts/multiprocess-test.sh sets it), because it
 /// takes about a minute and starts processes of its own.
 @Suite(
-  "Multi-process: SIGKILL the leader under load",
+  "Multi-process: SIGKILL the leader and change the membership under load",
   .serialized,
   .enabled(if: ProcessInfo.processInfo.environment["RAFTKV_MULTIPROCESS"] != nil))
 struct MultiProcessTests {
@@ -23,7 +24,8 @@ struct MultiProcessTests {
   struct Settings {
     var clients = 6
     var duration: Duration = .seconds(40)
-    var killEvery: Duration = .seconds(6)
+    /// The pause before each fault (a leader kill or a membership change).
+    var faultEvery: Duration = .seconds(5)
     var downTime: Duration = .milliseconds(1500)
     var keys = ["a", "b", "c", "d"]
     var raftBase = 27_340
@@ -108,8 +110,9 @@ struct MultiProcessTests {
   static func settingsWithFreePorts() -> Settings {
     var settings = Settings()
     for shift in stride(from: 0, to: 2000, by: 20) {
-      let raft = (1...3).map { settings.raftBase + shift + $0 }
-      let http = (1...3).map { settings.httpBase + shift + $0 }
+      // Three nodes and the one that joins.
+      let raft = (1...4).map { settings.raftBase + shift + $0 }
+      let http = (1...4).map { settings.httpBase + shift + $0 }
       if (raft + http).allSatisfy(isFree) {
         settings.raftBase += shift
         settings.httpBase += shift
@@ -135,7 +138,9 @@ struct MultiProcessTests {
     init(_ description: String) { self.description = description }
   }
 
-  @Test("SIGKILL the leader repeatedly under load; no acknowledged write is lost; linearizable")
+  @Test(
+    "SIGKILL the leader, add a node, remove a follower and the leader, under load; no acknowledged write is lost; linearizable"
+  )
   func killTheLeader() async throws {
     let settings = Self.settingsWithFreePorts()
     let binary = try Self.raftkvBinary()
@@ -177,8 +182,7 @@ struct MultiProcessTests {
     processes.state.withLock { state in
       for spec in specs { state.nodes[spec.id] = spec.pid }
     }
-    let urls = specs.map(\.url)
-    guard let firstLeader = try await waitForLeader(urls[0], timeout: .seconds(30)) else {
+    guard let firstLeader = try await waitForLeader(specs[0].url, timeout: .seconds(30)) else {
       throw MultiProcessFailure("no leader within 30 s")
     }
     print("multi-process: cluster up in \(ContinuousClock.now - started), leader \(firstLeader)")
@@ -187,65 +191,58 @@ struct MultiProcessTests {
     let origin = clock.now
     let now: @Sendable () -> UInt64 = { UInt64((clock.now - origin).nanosecondsClamped) }
     let history = History()
-    let stop = Atomic<Bool>(false)
 
-    // The killer: SIGKILL the leader, wait, restart it with the same command.
-    let killer = Task { () -> Int in
-      var kills = 0
-      while !stop.load(ordering: .relaxed) {
-        try? await Task.sleep(for: settings.killEvery)
-        if stop.load(ordering: .relaxed) { break }
-        var leader: String?
-        for url in urls.shuffled() {
-          if let found = try? await waitForLeader(url, timeout: .seconds(2)) {
-            leader = found
-            break
+    // The faults, one after another: SIGKILL the leader (it is restarted with the same command),
+    // add a node, remove a follower, remove the leader.
+    let members = Members(specs.map { Member(id: $0.id, url: $0.url, command: $0.command, log: $0.log) })
+    let say: @Sendable (String) -> Void = { print("multi-process: [\(clock.now - origin)] \($0)") }
+    let faults = Task { () throws -> FaultReport in
+      var report = FaultReport()
+      let plan: [Fault] = [
+        .killLeader, .killLeader, .addNode, .killLeader, .removeFollower, .killLeader, .removeLeader,
+      ]
+      for fault in plan {
+        try await Task.sleep(for: settings.faultEvery)
+        switch fault {
+        case .killLeader:
+          if await Self.killLeader(members, processes: processes, downTime: settings.downTime, log: say) {
+            report.kills += 1
           }
-        }
-        guard let leader, let spec = specs.first(where: { $0.id == leader }),
-          let pid = processes.pid(of: leader)
-        else { continue }
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, WNOHANG)
-        kills += 1
-        print("multi-process: [\(clock.now - origin)] SIGKILL \(leader) (pid \(pid))")
-        try? await Task.sleep(for: settings.downTime)
-        let restarted = Process()
-        restarted.executableURL = URL(fileURLWithPath: spec.command[0])
-        restarted.arguments = Array(spec.command.dropFirst())
-        if let log = FileHandle(forWritingAtPath: spec.log) {
-          log.seekToEndOfFile()
-          restarted.standardOutput = log
-          restarted.standardError = log
-        }
-        do {
-          try restarted.run()
-          let newPID = restarted.processIdentifier
-          processes.state.withLock { state in
-            state.nodes[leader] = newPID
-            state.restarted.insert(newPID)
-          }
-          print("multi-process: [\(clock.now - origin)] restarted \(leader) (pid \(newPID))")
-        } catch {
-          print("multi-process: cannot restart \(leader): \(error)")
+        case .addNode:
+          try await Self.addNode(
+            "n4", raftPort: settings.raftBase + 4, httpPort: settings.httpBase + 4, binary: binary,
+            directory: directory, members: members, processes: processes)
+          report.added.append("n4")
+          say("n4 joined and votes")
+        case .removeFollower, .removeLeader:
+          let removal = try await Self.removeMember(
+            leader: fault == .removeLeader, keeping: ["n4"], members: members, processes: processes)
+          report.removed.append(removal.id)
+          if fault == .removeLeader { report.leaderRemovalAnswered = removal.firstAnswered }
+          say("\(fault): \(removal.id) removed (first answer 200: \(removal.firstAnswered))")
         }
       }
-      return kills
+      return report
     }
 
-    // The clients.
-    await withTaskGroup(of: Void.self) { group in
-      for client in 0..<settings.clients {
-        group.addTask {
-          await Self.runClient(
-            client, urls: urls, keys: settings.keys, until: origin + settings.duration, now: now,
-            history: history)
+    // The clients, until the faults are over and the run lasted its duration.
+    let clients = Task {
+      await withTaskGroup(of: Void.self) { group in
+        for client in 0..<settings.clients {
+          group.addTask {
+            await Self.runClient(client, members: members, keys: settings.keys, now: now, history: history)
+          }
         }
       }
     }
-    stop.store(true, ordering: .relaxed)
-    let kills = await killer.value
+    let faultResult = await faults.result
+    try? await Task.sleep(until: origin + settings.duration, clock: clock)
+    try await Task.sleep(for: .seconds(3))
+    members.stopClients()
+    await clients.value
+    let report = try faultResult.get()
+    let urls = members.urls
+    let remaining = members.all.map(\.id)
 
     // Every node back, and caught up.
     for (offset, url) in urls.enumerated() {
@@ -254,10 +251,10 @@ struct MultiProcessTests {
         defer { Task { await client.close() } }
         return try await client.status().leader != nil
       }
-      #expect(up, "node \(specs[offset].id) did not come back")
+      #expect(up, "node \(remaining[offset]) did not come back")
     }
     let leaderURL = try #require(
-      try await waitForLeader(urls[0]).flatMap { id in specs.first { $0.id == id }?.url })
+      try await waitForLeader(urls[0]).flatMap { id in members.all.first { $0.id == id }?.url })
     let target = try await RaftKVClient(url: leaderURL, timeout: .seconds(5)).status().commitIndex
     for url in urls {
       let caughtUp = try await eventually(timeout: .seconds(30)) {
@@ -303,8 +300,9 @@ struct MultiProcessTests {
       """
       multi-process: \(operations.count) operations on \(settings.keys.count) keys by \(settings.clients) clients \
       in \(settings.duration) (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), \
-      \(unknown) with unknown outcome; \(acknowledged.count) acknowledged unique writes checked on 3 nodes; \
-      \(kills) leader kills; checked in \(ContinuousClock.now - checkStart): \(verdict)
+      \(unknown) with unknown outcome; \(acknowledged.count) acknowledged unique writes checked on \
+      \(remaining.sorted()); \(report.kills) leader kills, added \(report.added), removed \(report.removed); \
+      checked in \(ContinuousClock.now - checkStart): \(verdict)
       """)
     // The checker is not blind: the same history with one read that saw a value nobody wrote is
     // refused.
@@ -316,7 +314,9 @@ struct MultiProcessTests {
       mutated[index].kind = .read(observed: "never-written")
       #expect(LinearizabilityChecker().check(mutated) != .linearizable)
     }
-    #expect(kills >= 3, "the test killed the leader only \(kills) times")
+    #expect(report.kills >= 3, "the test killed the leader only \(report.kills) times")
+    #expect(report.added == ["n4"] && report.removed.count == 2 && remaining.count == 2)
+    #expect(report.leaderRemovalAnswered, "DELETE /members/<leader> did not answer 200 at once")
     #expect(counts["ok", default: 0] > 100, "too few operations succeeded: \(counts)")
     switch verdict {
     case .linearizable: break
@@ -333,11 +333,10 @@ struct MultiProcessTests {
   /// are never overwritten; writes are retried with the same sequence number until their outcome
   /// is known (or 10 s pass: then the outcome stays unknown).
   static func runClient(
-    _ client: Int, urls: [String], keys: [String], until deadline: ContinuousClock.Instant,
-    now: @Sendable () -> UInt64, history: History
+    _ client: Int, members: Members, keys: [String], now: @Sendable () -> UInt64, history: History
   ) async {
     var generator = SystemRandomNumberGenerator()
-    var endpoint = client % urls.count
+    var endpoint = client
     var connection: RaftKVClient? = nil
     let clientID = UInt64(1000 + client)
     var sequence: UInt64 = 0
@@ -346,17 +345,19 @@ struct MultiProcessTests {
 
     func current() -> RaftKVClient {
       if let connection { return connection }
-      let fresh = try! RaftKVClient(url: urls[endpoint], clientID: clientID, timeout: .seconds(3))
+      let urls = members.urls
+      let fresh = try! RaftKVClient(
+        url: urls[endpoint % urls.count], clientID: clientID, timeout: .seconds(3))
       connection = fresh
       return fresh
     }
     func rotate() async {
       await connection?.close()
       connection = nil
-      endpoint = (endpoint + 1) % urls.count
+      endpoint += 1
     }
 
-    while ContinuousClock.now < deadline {
+    while members.running {
       counter += 1
       let key = keys.randomElement(using: &generator)!
       let choice = Int.random(in: 0..<100, using: &generator)

@@ -75,6 +75,7 @@ func startNode(
   join: String? = nil,
   directory: String? = nil,
   limits: KVLimits = KVLimits(),
+  raft: RaftConfiguration? = nil,
   metricsText: (@Sendable () -> String)? = nil
 ) async throws -> RunningNode {
   let directory = directory ?? temporaryDirectory()
@@ -83,6 +84,7 @@ func startNode(
     httpAddress: .init(host: "127.0.0.1", port: httpPort), peers: peers, dataDirectory: directory, join: join)
   configuration.syncPolicy = .none
   configuration.limits = limits
+  if let raft { configuration.raft = raft }
   configuration.metricsText = metricsText
   let server = RaftKVServer(configuration: configuration, logger: testLogger())
   let group = ServiceGroup(services: [server], logger: testLogger())

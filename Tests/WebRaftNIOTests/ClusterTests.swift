@@ -90,10 +90,19 @@ final class TCPCluster: @unchecked Sendable {
   var machines: [NodeID: RecordingMachine] = [:]
   var storages: [NodeID: InMemoryStorage] = [:]
   var book: [NodeID: TCPTransport.PeerAddress] = [:]
+  /// The nodes' Raft settings.
+  let configuration: RaftConfiguration
+  /// When set, each transport's address book follows its node's membership with this grace.
+  let grace: Duration?
+  var addressBooks: [NodeID: MembershipAddressBook] = [:]
 
-  init(logs: LogStore, tls: Bool) throws {
+  init(
+    logs: LogStore, tls: Bool, configuration: RaftConfiguration = RaftConfiguration(), grace: Duration? = nil
+  ) throws {
     self.logs = logs
     self.pki = tls ? try TestPKI() : nil
+    self.configuration = configuration
+    self.grace = grace
   }
 
   func start() async throws {
@@ -114,15 +123,24 @@ final class TCPCluster: @unchecked Sendable {
     var logger = logs.logger("node", level: .info)
     logger[metadataKey: "node"] = "\(id)"
     let node = try await RaftNode(
-      id: id, bootstrap: Membership(voters: Set(ids)), storage: storages[id]!, stateMachine: machine,
-      logger: logger, makePeer: transport.peerFactory)
+      id: id, configuration: configuration, bootstrap: Membership(voters: Set(ids)), storage: storages[id]!,
+      stateMachine: machine, logger: logger, makePeer: transport.peerFactory)
     transport.attach(node.inbound)
+    if let grace {
+      let addresses = book
+      let addressBook = MembershipAddressBook(transport: transport, grace: grace) { member, _ in
+        addresses[member]
+      }
+      _ = await addressBook.follow(node)
+      addressBooks[id] = addressBook
+    }
     nodes[id] = node
     machines[id] = machine
   }
 
   /// Stops a node and its transport (its listener closes).
   func stop(_ id: NodeID) async {
+    addressBooks[id]?.stop()
     await nodes[id]?.shutdown()
     await transports[id]?.shutdown()
     nodes[id] = nil

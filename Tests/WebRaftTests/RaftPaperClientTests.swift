@@ -304,6 +304,36 @@ struct RaftPaperClientTests {
     #expect(leader.role == .follower)
   }
 
+  @Test(
+    "§4.2.2 a leader that removes itself takes no more proposals, so a voter that commits the removal is caught up and is told to campaign at once"
+  )
+  func removedLeaderHandsOverOnCommit() throws {
+    var leader = try makeReplicatingLeader("a", term: 1)
+    _ = try leader.proposeMembershipChange(.remove("a"), requestID: 1)
+    leader.drain()
+    #expect(throws: RaftError.leadershipTransferInProgress) {
+      _ = try leader.propose(Data("late".utf8), requestID: 2)
+    }
+    leader.step(
+      message(
+        "b", "a", term: 1,
+        .proposal(ForwardedProposal(requestID: 3, request: .command(Data("forwarded".utf8))))))
+    let refused = leader.drainMessages().compactMap { message -> ProposalRejection? in
+      if case .proposalRejected(let rejection) = message.body { return rejection }
+      return nil
+    }
+    #expect(refused == [ProposalRejection(requestID: 3, error: .leadershipTransferInProgress)])
+    #expect(leader.lastIndex == 2)
+
+    leader.step(appendAccepted("b", term: 1, index: 2))
+    leader.step(appendAccepted("c", term: 1, index: 2))
+    #expect(leader.commitIndex == 2)
+    #expect(leader.role == .follower)
+    let sent = leader.drainMessages()
+    let told = sent.filter { $0.kindName == "timeoutNow" }.map(\.to)
+    #expect(told.count == 1 && ["b", "c"].contains(told.first))
+  }
+
   // MARK: Flow control
 
   @Test("batching: several proposals made before ready() go out as one append per follower")

@@ -49,7 +49,7 @@ extension RaftCore {
   }
 
   mutating func handleForwardedProposal(_ proposal: ForwardedProposal, from sender: NodeID) {
-    guard role == .leader, transferTarget == nil else {
+    guard role == .leader, transferTarget == nil, !isLeaving else {
       let error: RaftError =
         role == .leader
         ? .leadershipTransferInProgress

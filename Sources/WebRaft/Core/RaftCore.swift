@@ -293,12 +293,14 @@ public struct RaftCore: Sendable {
   /// forwarded; the entry carries this node's identity and `requestID` as its origin.
   ///
   /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known;
-  ///   ``RaftError/overloaded(uncommittedBytes:limit:)`` when the leader is over its limit.
+  ///   ``RaftError/overloaded(uncommittedBytes:limit:)`` when the leader is over its limit;
+  ///   ``RaftError/leadershipTransferInProgress`` while the leader hands leadership over, or waits
+  ///   for its own removal to commit before it does.
   public mutating func propose(_ command: Data, requestID: UInt64) throws(RaftError)
     -> ProposalTicket
   {
     if role == .leader {
-      if transferTarget != nil { throw .leadershipTransferInProgress }
+      if transferTarget != nil || isLeaving { throw .leadershipTransferInProgress }
       let index = try appendProposal(.command(command), origin: nil)
       return .appended(index: index, term: term)
     }

@@ -46,6 +46,15 @@ public enum RaftEvent: Hashable, Sendable {
   case leaderChanged(NodeID?)
   /// The membership in force on this node changed (it takes effect when appended).
   case membershipChanged(Membership)
+  /// This node applied a membership: a committed membership entry, or the membership of a
+  /// snapshot installed from the leader.
+  ///
+  /// Unlike ``membershipChanged(_:)``, which follows the latest entry in the log, committed or not,
+  /// this follows what the cluster agreed on. A member that the latest entry removes must stay
+  /// reachable until it has learned that its removal committed (a leader that removes itself
+  /// commits the entry, then hands leadership over), so connections and allow-lists should drop
+  /// a member on this event, not on ``membershipChanged(_:)``.
+  case membershipCommitted(Membership)
 
   /// The kind of an event, with the seed's event names as raw values.
   public enum Kind: String, Hashable, Sendable, CaseIterable {
@@ -77,6 +86,8 @@ public enum RaftEvent: Hashable, Sendable {
     case leaderChanged = "leader changed"
     /// See ``RaftEvent/membershipChanged(_:)``.
     case membershipChanged = "membership changed"
+    /// See ``RaftEvent/membershipCommitted(_:)``.
+    case membershipCommitted = "membership committed"
   }
 
   /// The kind of this event.
@@ -96,6 +107,7 @@ public enum RaftEvent: Hashable, Sendable {
     case .termChanged: return .termChanged
     case .leaderChanged: return .leaderChanged
     case .membershipChanged: return .membershipChanged
+    case .membershipCommitted: return .membershipCommitted
     }
   }
 }

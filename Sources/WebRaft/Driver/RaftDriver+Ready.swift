@@ -22,9 +22,13 @@ extension RaftDriver {
   /// 9. confirm the `Ready` to the core (``RaftCore/advance()``), then capture a snapshot at
   ///    this apply boundary when one is due.
   ///
-  /// Between two `Ready`s, a snapshot written in the background is committed first.
+  /// Between two `Ready`s, a snapshot written in the background is committed first. When the
+  /// state machine applies a membership entry or restores a snapshot, the driver publishes
+  /// ``RaftEvent/membershipCommitted(_:)`` before its next action: transports follow the committed
+  /// membership, so that a removed member still hears that its removal committed.
   public mutating func next(resolve: (UInt64, RequestOutcome) -> Void) -> DriverAction? {
     guard awaiting == nil else { return nil }
+    if !raisedEvents.isEmpty { return .publish(raisedEvents.removeFirst()) }
     while true {
       guard let current = ready else {
         if case .written(let metadata) = ownSnapshot {
@@ -151,6 +155,7 @@ extension RaftDriver {
     if metadata.index > appliedIndex {
       appliedIndex = metadata.index
       appliedMembership = metadata.membership
+      raisedEvents.append(.membershipCommitted(metadata.membership))
     }
     tracker.snapshotInstalled(metadata, resolve: resolve)
     core.snapshotInstalled(metadata)
@@ -178,7 +183,10 @@ extension RaftDriver {
   public mutating func applied(_ entry: LogEntry, resolve: (UInt64, RequestOutcome) -> Void) {
     guard case .apply(let last) = awaiting, entry.index == appliedIndex + 1 else { return }
     appliedIndex = entry.index
-    if case .membership(let membership) = entry.payload { appliedMembership = membership }
+    if case .membership(let membership) = entry.payload {
+      appliedMembership = membership
+      raisedEvents.append(.membershipCommitted(membership))
+    }
     tracker.applied(entry, node: core.id, resolve: resolve)
     if entry.index == last { awaiting = nil }
   }

@@ -87,6 +87,8 @@ public struct RaftDriver: Sendable {
   var lastSnapshotFailure: UInt64?
   /// A snapshot from the leader that is written and waits to be installed.
   var receivedSnapshot: SnapshotMetadata?
+  /// Events the driver itself raises (a membership applied), published before the next action.
+  var raisedEvents: [RaftEvent] = []
 
   /// Creates a driver for `core`, whose state machine holds everything up to `appliedIndex`.
   ///

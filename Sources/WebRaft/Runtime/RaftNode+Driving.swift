@@ -208,7 +208,10 @@ extension RaftNode {
           "node": "\(id)", "voters": "\(membership.voters.sorted())",
           "learners": "\(membership.learners.sorted())",
         ])
-      for (member, peer) in peers where !membership.contains(member) {
+    case .membershipCommitted(let membership):
+      // A member removed by an entry that is only appended must still hear that its removal
+      // committed; one that a later entry (appended, not yet applied) adds keeps its connection.
+      for (member, peer) in peers where !membership.contains(member) && !core.membership.contains(member) {
         peer.close()
         peers[member] = nil
       }

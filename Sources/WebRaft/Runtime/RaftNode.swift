@@ -189,6 +189,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// The membership in force on this node (the latest in its log, committed or not).
   public var membership: Membership { core.membership }
 
+  /// The membership this node applied last: that of the last committed membership entry it
+  /// applied, or of the snapshot it restored (see ``RaftEvent/membershipCommitted(_:)``).
+  public var committedMembership: Membership { appliedMembership }
+
   // MARK: - Events
 
   /// The node's events as an async sequence. Each access starts a new subscription that sees the
