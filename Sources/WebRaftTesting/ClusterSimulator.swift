@@ -335,6 +335,9 @@ public final class ClusterSimulator {
     for node in nodes where node.isUp {
       try checker.observe(node.core!)
       try checker.checkFully(node.core!)
+      if node.storage.state.snapshot.index == node.core!.snapshotIndex {
+        try checker.checkConfiguration(node.core!, snapshotMembership: node.storage.state.snapshot.membership)
+      }
     }
     try checkLeaders()
   }

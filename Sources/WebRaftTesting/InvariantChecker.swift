@@ -84,6 +84,8 @@ public struct InvariantChecker {
     /// How far its log was checked against the committed entries and the acknowledgements.
     var leaderCommittedChecked: UInt64 = 0
     var leaderAcknowledgementsChecked = 0
+    /// A running hash of the node's state machine: every entry applied or restored, in order.
+    var stateHash: UInt64 = 0
   }
 
   private let nodeIndex: [NodeID: Int]
@@ -94,6 +96,8 @@ public struct InvariantChecker {
   /// The highest index any node has known committed so far.
   public private(set) var highestCommitted: UInt64 = 0
   private var appliedEntries: [UInt64: LogEntry] = [:]
+  /// The running state hash after each applied index, as the first node to reach it had it.
+  private var stateHashAt: [UInt64: UInt64] = [:]
   private var acknowledgements: [Acknowledgement] = []
 
   /// Creates a checker for a cluster of `nodes`.
@@ -132,6 +136,7 @@ public struct InvariantChecker {
     records[at].commitSeen = core.snapshotIndex
     records[at].nextApply = core.appliedIndex + 1
     records[at].leaderTerm = nil
+    records[at].stateHash = 0
     if core.term < records[at].durableTerm {
       throw failure(
         "\(core.id) restarted in term \(core.term), below its durable term \(records[at].durableTerm)")
@@ -212,6 +217,8 @@ public struct InvariantChecker {
       throw failure("\(node) applied index \(entry.index) when index \(expected) was next")
     }
     records[at].nextApply = expected + 1
+    records[at].stateHash = Self.stateHash(records[at].stateHash, adding: entry)
+    try checkStateHash(records[at].stateHash, at: entry.index, of: "\(node)'s state machine")
     guard let known = committed[entry.index] else {
       throw failure("\(node) applied index \(entry.index), which no node knows committed")
     }
@@ -260,9 +267,68 @@ public struct InvariantChecker {
             + "\(describe(other))")
       }
     }
+    let hash = contents.reduce(0) { Self.stateHash($0, adding: $1) }
+    try checkStateHash(hash, at: metadata.index, of: "\(who)'s snapshot at index \(metadata.index)")
     if let node {
       let at = try position(of: node)
       records[at].nextApply = metadata.index + 1
+      records[at].stateHash = hash
+    }
+  }
+
+  /// The running hash of a state machine after it also applied `entry`: it depends on every
+  /// entry and on their order, as the state of a state machine whose commands do not commute.
+  static func stateHash(_ previous: UInt64, adding entry: LogEntry) -> UInt64 {
+    var hash = TraceHash()
+    hash.combine(previous)
+    hash.combine(entry.index)
+    hash.combine(entry.term)
+    switch entry.payload {
+    case .noop: hash.combine(UInt64(0))
+    case .command(let data):
+      hash.combine(UInt64(1))
+      for byte in data { hash.combine(UInt64(byte)) }
+    case .membership(let membership):
+      hash.combine(UInt64(2))
+      for voter in membership.voters.sorted() { hash.combine(voter.rawValue) }
+    }
+    return hash.value
+  }
+
+  /// Checks a state hash at `index` against the hash every other node had there: two state
+  /// machines at the same applied index must hold the same state, however they got there
+  /// (applying, a snapshot captured or installed, a restart).
+  private mutating func checkStateHash(_ hash: UInt64, at index: UInt64, of what: String)
+    throws(SimulationFailure)
+  {
+    if let known = stateHashAt[index] {
+      if known != hash {
+        throw failure(
+          "state machine safety: \(what) at applied index \(index) differs from the state another node "
+            + "had at that index")
+      }
+    } else {
+      stateHashAt[index] = hash
+    }
+  }
+
+  /// Checks that the configuration in force on `core` is the last configuration entry of its log,
+  /// or `snapshotMembership` (the membership of the snapshot its log starts after) when the log
+  /// holds none.
+  public func checkConfiguration(_ core: RaftCore, snapshotMembership: Membership) throws(SimulationFailure) {
+    var index = core.lastIndex
+    var expected = snapshotMembership
+    while index > core.snapshotIndex, let entry = core.entry(at: index) {
+      if case .membership(let membership) = entry.payload {
+        expected = membership
+        break
+      }
+      index -= 1
+    }
+    if core.membership != expected {
+      throw failure(
+        "\(core.id)'s configuration in force has voters \(core.membership.voters.sorted()), but its log "
+          + "and snapshot put voters \(expected.voters.sorted()) in force")
     }
   }
 
