@@ -17,7 +17,7 @@ extension ClusterSimulator {
       return
     }
     noteMessage(.deliver, message)
-    node.driver!.tick(now: now)
+    node.driver!.tick(now: localTime(of: node))
     node.driver!.step(message)
     try afterInput(node)
   }
@@ -154,15 +154,33 @@ extension ClusterSimulator {
 
   func scheduleTick(_ node: SimulatedNode) {
     guard let core = node.core else { return }
-    // Every deadline at or before `now` has fired: a later one is the next tick.
-    var deadline = core.nextDeadline > now ? core.nextDeadline : now + 1
-    if let expiry = node.driver!.nextExpiry, expiry < deadline { deadline = max(expiry, now + 1) }
-    deadline = max(deadline, node.timerStalledUntil)
+    // Deadlines are on the node's clock. Every deadline at or before its time now has fired: a
+    // later one is the next tick.
+    let local = localTime(of: node)
+    var localDeadline = core.nextDeadline > local ? core.nextDeadline : local + 1
+    if let expiry = node.driver!.nextExpiry, expiry < localDeadline {
+      localDeadline = max(expiry, local + 1)
+    }
+    let deadline = max(simulatedTime(of: node, at: localDeadline), now + 1, node.timerStalledUntil)
     if let scheduled = node.scheduledTick, scheduled <= deadline + tickDelay.upperBound { return }
     let lateness = tickDelay.upperBound == 0 ? 0 : UInt64.random(in: tickDelay, using: &diskRandom)
     node.tickGeneration += 1
     node.scheduledTick = deadline + lateness
     queue.push(at: deadline + lateness, .tick(node: node.position, generation: node.tickGeneration))
+  }
+
+  // MARK: - Clocks
+
+  /// The time on `node`'s clock now: simulated time run faster or slower by its clock rate.
+  func localTime(of node: SimulatedNode) -> UInt64 {
+    guard node.clockRate != 0 else { return now }
+    return UInt64(Double(now) * (1 + node.clockRate))
+  }
+
+  /// The simulated time at which `node`'s clock reads `local` (rounded up).
+  func simulatedTime(of node: SimulatedNode, at local: UInt64) -> UInt64 {
+    guard node.clockRate != 0 else { return local }
+    return UInt64((Double(local) / (1 + node.clockRate)).rounded(.up))
   }
 
   // MARK: - Snapshots

@@ -61,7 +61,7 @@ extension ClusterSimulator {
     do {
       let core = try RaftCore(
         id: node.id, configuration: configuration, state: state, appliedIndex: state.snapshot.index,
-        seed: coreSeed, now: now)
+        seed: coreSeed, now: localTime(of: node))
       node.driver = RaftDriver(
         core: core, appliedIndex: state.snapshot.index, appliedMembership: state.snapshot.membership,
         snapshotPolicy: RaftDriver.SnapshotPolicy(entryInterval: snapshotInterval, logBytes: nil))

@@ -54,7 +54,7 @@ extension ClusterSimulator {
     // timer is.
     let requestID = Self.readRequestBase - 1
     let index: UInt64?
-    switch node.driver!.leaseRead(requestID: requestID, now: now, deadline: nil) {
+    switch node.driver!.leaseRead(requestID: requestID, now: localTime(of: node), deadline: nil) {
     case .readable(let readable):
       index = readable
     case .waiting(let waiting):
@@ -87,7 +87,7 @@ extension ClusterSimulator {
     let node = node(id)
     guard node.isUp else { return .shutdown }
     checker.time = now
-    node.driver!.tick(now: now)
+    node.driver!.tick(now: localTime(of: node))
     var refusal: RaftError?
     do {
       try node.driver!.transferLeadership(to: target)
@@ -162,7 +162,7 @@ extension ClusterSimulator {
       return proposalID
     }
     checker.time = now
-    node.driver!.tick(now: now)
+    node.driver!.tick(now: localTime(of: node))
     do {
       let ticket: ProposalTicket
       if let change {

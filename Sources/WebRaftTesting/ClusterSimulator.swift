@@ -152,6 +152,18 @@ public final class ClusterSimulator {
     }
   }
 
+  /// Lets every node's clock run at its own rate, drawn at random (from the seed) between
+  /// `-bound` and `bound` (0.02: up to 2 % fast or slow). Two clocks then drift apart by up to
+  /// `2 * bound` of the time that passes: lease reads are safe while that stays below
+  /// ``RaftConfiguration/maxClockDrift`` over a heartbeat timeout.
+  public func setClockDrift(_ bound: Double) {
+    var generator = SplitMix64(seed: Self.derive(seed, 4))
+    for node in nodes {
+      node.clockRate = bound == 0 ? 0 : Double.random(in: -bound...bound, using: &generator)
+      if node.isUp { scheduleTick(node) }
+    }
+  }
+
   /// A seed for one purpose of one run, mixed from the run's seed and a salt.
   static func derive(_ seed: UInt64, _ salt: UInt64) -> UInt64 {
     var generator = SplitMix64(seed: seed ^ (salt &* 0xD1B5_4A32_D192_ED03))
@@ -293,8 +305,8 @@ public final class ClusterSimulator {
         guard node.isUp, node.tickGeneration == generation else { return true }
         node.scheduledTick = nil
         note(.tick, node.position, "tick \(node.id)")
-        node.driver!.tick(now: now)
-        node.driver!.expire(now: now) { node.settled.append(($0, $1)) }
+        node.driver!.tick(now: localTime(of: node))
+        node.driver!.expire(now: localTime(of: node)) { node.settled.append(($0, $1)) }
         try settleBuffered(on: node)
         try afterInput(node)
       case .writeDone(let position, let token):

@@ -35,6 +35,8 @@ final class SimulatedNode {
   var writtenSnapshot: (metadata: SnapshotMetadata, data: Data)?
   /// Identifies the latest scheduled tick; older ticks are ignored.
   var tickGeneration: UInt64 = 0
+  /// How much faster (above 0) or slower (below 0) the node's clock runs than simulated time.
+  var clockRate: Double = 0
   /// The node's timer fires no sooner than this (its tick task is starved or its process paused).
   var timerStalledUntil: UInt64 = 0
   /// When the latest tick is scheduled.

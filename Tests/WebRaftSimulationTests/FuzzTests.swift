@@ -8,7 +8,8 @@ import WebRaftTesting
 /// every kind of fault at it — crashes that lose unsynced writes, restarts, isolated nodes, one-way
 /// and two-way link cuts, partitions, loss, duplicates, delays, long reordering, slow disks — and,
 /// on some seeds, membership changes, snapshots with log compaction and InstallSnapshot in small
-/// chunks, linearizable and lease reads, and leadership transfers. The invariant checker watches
+/// chunks, linearizable and lease reads (also on stale leaders), leadership transfers, slow state
+/// machines, late timers and clocks that drift apart. The invariant checker watches
 /// every step. At the end
 /// everything is healed and the cluster must agree again with every acknowledged proposal applied
 /// on every node.
@@ -55,6 +56,9 @@ struct FuzzTests {
     // A slow state machine, and timers that fire late (a starved tick task, a paused process).
     simulator.applyDelay = [0...0, 0...0, 0...3, 1...20].randomElement(using: &setup)!
     simulator.tickDelay = [0...0, 0...0, 0...5, 0...40, 100...600].randomElement(using: &setup)!
+    // Clocks that run at different rates, within what lease reads assume (2 × 4 % of a heartbeat
+    // timeout stays below maxClockDrift).
+    simulator.setClockDrift([0, 0, 0.01, 0.04].randomElement(using: &setup)!)
 
     var counter = 0
     let rounds = 15 + simulator.randomInt(0..<30)
