@@ -37,15 +37,18 @@ extension ClusterSimulator {
       node.driver!.sendsEarlyMessages = sendsEarlyMessages
       let action = node.driver!.next { node.settled.append(($0, $1)) }
       try settleBuffered(on: node)
-      guard let action else { return }
+      guard let action else {
+        if node.driver!.takeFinishedReady() { continue }
+        return
+      }
       try perform(action, on: node)
     }
   }
 
   private func perform(_ action: DriverAction, on node: SimulatedNode) throws(SimulationFailure) {
     switch action {
-    case .send(let message):
-      try send(message)
+    case .send(let messages, let range):
+      for position in range { try send(messages[position]) }
     case .persist(let hardState, let entries):
       node.pendingWrite = (hardState, entries)
       node.writeToken += 1
@@ -68,7 +71,8 @@ extension ClusterSimulator {
       let end = min(start + request.maxLength, data.count)
       node.driver!.snapshotChunkRead(
         request, metadata: metadata, totalSize: UInt64(data.count), data: data.subdata(in: start..<end))
-    case .apply(let entries):
+    case .apply(let batch, let first):
+      let entries = batch[first...]
       // What the node knows committed is recorded before anything is applied.
       try checker.observe(node.core!)
       node.pendingApply = entries

@@ -36,7 +36,7 @@ extension RaftCore {
   /// to commit and then hands leadership to a voter whose log matches its own. It appends nothing
   /// more meanwhile, so that the voters that commit the removal are caught up and one of them can
   /// take over at once, without waiting for an election timeout.
-  var isLeaving: Bool { role == .leader && !membership.voters.contains(id) }
+  var isLeaving: Bool { role == .leader && !isVoter }
 
   /// The node leadership is being handed to, if a transfer is under way.
   public var leadershipTransferTarget: NodeID? { transferTarget }

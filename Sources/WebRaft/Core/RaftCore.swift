@@ -26,7 +26,11 @@ public struct RaftCore: Sendable {
   /// The leader this node knows in the current term.
   public internal(set) var leader: NodeID?
   /// The membership in force: the latest one in the log, committed or not.
-  public internal(set) var membership: Membership
+  public internal(set) var membership: Membership {
+    didSet { isVoter = membership.voters.contains(id) }
+  }
+  /// Whether this node is a voter of `membership` (kept with it: proposals ask on every call).
+  var isVoter = false
   /// The logical time of the last ``tick(now:)``, in milliseconds.
   public internal(set) var now: UInt64
 
@@ -191,6 +195,7 @@ public struct RaftCore: Sendable {
     self.votesHeldUntil = configuration.checkQuorum ? now + heartbeatTimeout : 0
     membershipEntries = Self.membershipEntries(in: state.entries)
     membership = membershipInLog
+    isVoter = membership.voters.contains(id)
     resetElectionDeadline()
   }
 

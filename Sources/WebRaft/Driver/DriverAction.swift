@@ -4,8 +4,10 @@
 /// reports the completion (inputs may still be given to the driver meanwhile). The others are
 /// done at once.
 public enum DriverAction: Sendable {
-  /// Send the message to its recipient (no completion).
-  case send(RaftMessage)
+  /// Send `messages[range]`, in order, each to its recipient (no completion). (An array and a
+  /// range rather than a slice, or one action per message: a plain array is the cheapest to
+  /// hand out, and every `Ready` has messages.)
+  case send([RaftMessage], Range<Int>)
   /// Write the hard state (if set) and the entries in one durable batch; a stored entry at or
   /// after the first entry's index is replaced. Then call ``RaftDriver/persisted()``.
   case persist(hardState: HardState?, entries: [LogEntry])
@@ -20,9 +22,10 @@ public enum DriverAction: Sendable {
   /// ``RaftDriver/snapshotChunkRead(_:metadata:totalSize:data:)``, or
   /// ``RaftDriver/snapshotChunkUnavailable()`` when it cannot be read.
   case readSnapshotChunk(SnapshotChunkRequest)
-  /// Apply the committed entries to the state machine in order, calling
-  /// ``RaftDriver/applied(_:resolve:)`` after each.
-  case apply(ArraySlice<LogEntry>)
+  /// Apply the committed entries from position `from` of `entries` on, in order, calling
+  /// ``RaftDriver/applied(_:resolve:)`` after each. (An array and a position rather than a slice:
+  /// the action is handed out for every batch, and a plain array is the cheapest to pass.)
+  case apply([LogEntry], from: Int)
   /// Capture the state machine's state now, exactly as it is after the entry at the metadata's
   /// index (nothing may be applied in between), then call ``RaftDriver/snapshotCaptured()``.
   /// Write the capture out in the background and call
@@ -34,6 +37,6 @@ public enum DriverAction: Sendable {
   /// Abort the snapshot written in the background: a newer one was installed meanwhile. No
   /// completion.
   case discardSnapshot(SnapshotMetadata)
-  /// Publish the event to the node's listeners (no completion).
-  case publish(RaftEvent)
+  /// Publish the events to the node's listeners, in order (no completion).
+  case publish([RaftEvent])
 }

@@ -5,7 +5,9 @@
 #endif
 
 extension RaftDriver {
-  /// The next thing to do, or nil when the driver waits for a completion or has nothing to do.
+  /// The next thing to do, or nil when the driver waits for a completion, has nothing to do, or
+  /// has just finished a `Ready` (``takeFinishedReady()`` tells which: give it what arrived
+  /// meanwhile, then ask again).
   ///
   /// A `Ready` is carried out in this order (``Ready`` documents the same):
   /// 1. send the leader's early appends (``Ready/earlyMessageCount``), when
@@ -28,9 +30,14 @@ extension RaftDriver {
   /// membership, so that a removed member still hears that its removal committed.
   public mutating func next(resolve: (UInt64, RequestOutcome) -> Void) -> DriverAction? {
     guard awaiting == nil else { return nil }
-    if !raisedEvents.isEmpty { return .publish(raisedEvents.removeFirst()) }
+    if !raisedEvents.isEmpty {
+      defer { raisedEvents = [] }
+      return .publish(raisedEvents)
+    }
     while true {
-      guard let current = ready else {
+      // The `Ready` is read in place (`ready!`): binding it to a local would copy its ten arrays
+      // at every call.
+      if ready == nil {
         if case .written(let metadata) = ownSnapshot {
           ownSnapshot = .idle
           guard metadata.index > core.snapshotIndex else { return .discardSnapshot(metadata) }
@@ -45,18 +52,15 @@ extension RaftDriver {
       }
       switch phase {
       case .early:
-        let early = sendsEarlyMessages ? current.earlyMessageCount : 0
-        if position < early {
-          position += 1
-          return .send(current.messages[position - 1])
-        }
         phase = .persist
+        let early = sendsEarlyMessages ? ready!.earlyMessageCount : 0
+        if early > 0 { return .send(ready!.messages, 0..<early) }
       case .persist:
         phase = .chunks
         position = 0
-        if current.hardState != nil || !current.entries.isEmpty {
+        if ready!.hardState != nil || !ready!.entries.isEmpty {
           awaiting = .persist
-          return .persist(hardState: current.hardState, entries: current.entries)
+          return .persist(hardState: ready!.hardState, entries: ready!.entries)
         }
       case .chunks:
         if let metadata = receivedSnapshot {
@@ -64,65 +68,69 @@ extension RaftDriver {
           awaiting = .install
           return .installSnapshot(metadata)
         }
-        if position < current.snapshotChunks.count {
-          let chunk = current.snapshotChunks[position]
+        if position < ready!.snapshotChunks.count {
+          let chunk = ready!.snapshotChunks[position]
           position += 1
           if chunk.done { receivedSnapshot = chunk.metadata }
           awaiting = .chunkWrite
           return .writeSnapshotChunk(chunk)
         }
         phase = .late
-        position = sendsEarlyMessages ? current.earlyMessageCount : 0
+        position = sendsEarlyMessages ? ready!.earlyMessageCount : 0
       case .late:
-        if position < current.messages.count {
-          position += 1
-          return .send(current.messages[position - 1])
-        }
         phase = .settle
-      case .settle:
-        for rejection in current.rejectedProposals where tracker.forget(rejection.requestID) {
-          resolve(rejection.requestID, .failed(rejection.error))
+        if position < ready!.messages.count {
+          return .send(ready!.messages, position..<ready!.messages.count)
         }
-        for state in current.readStates {
-          switch state.result {
-          case .success(let index):
-            tracker.readIndexKnown(requestID: state.requestID, index: index)
-          case .failure(let error):
-            if tracker.forget(state.requestID) { resolve(state.requestID, .failed(error)) }
+      case .settle:
+        if !ready!.rejectedProposals.isEmpty {
+          for rejection in ready!.rejectedProposals where tracker.forget(rejection.requestID) {
+            resolve(rejection.requestID, .failed(rejection.error))
+          }
+        }
+        if !ready!.readStates.isEmpty {
+          for state in ready!.readStates {
+            switch state.result {
+            case .success(let index):
+              tracker.readIndexKnown(requestID: state.requestID, index: index)
+            case .failure(let error):
+              if tracker.forget(state.requestID) { resolve(state.requestID, .failed(error)) }
+            }
           }
         }
         phase = .events
         position = 0
       case .events:
-        if position < current.events.count {
-          position += 1
-          return .publish(current.events[position - 1])
-        }
         phase = .chunkRequests
         position = 0
+        if !ready!.events.isEmpty { return .publish(ready!.events) }
       case .chunkRequests:
-        if position < current.snapshotChunkRequests.count {
+        if position < ready!.snapshotChunkRequests.count {
           position += 1
           awaiting = .chunkRead
-          return .readSnapshotChunk(current.snapshotChunkRequests[position - 1])
+          return .readSnapshotChunk(ready!.snapshotChunkRequests[position - 1])
         }
         phase = .apply
       case .apply:
         phase = .finish
-        let committed = current.committedEntries
-        if let last = committed.last, last.index > appliedIndex {
+        if let last = ready!.committedEntries.last, last.index > appliedIndex {
+          let committed = ready!.committedEntries
           let first = committed.firstIndex { $0.index > appliedIndex } ?? committed.endIndex
           awaiting = .apply(through: last.index)
-          return .apply(committed[first...])
+          return .apply(committed, from: first)
         }
       case .finish:
-        tracker.releaseReads(applied: appliedIndex, resolve: resolve)
+        if !tracker.isEmpty { tracker.releaseReads(applied: appliedIndex, resolve: resolve) }
         ready = nil
         core.advance()
         if let metadata = dueSnapshot() {
           awaiting = .capture
           return .captureSnapshot(metadata)
         }
+        // Back to the host between two `Ready`s, so that what arrived meanwhile is stepped into
+        // the next one (one write and one round of messages for all of it).
+        finishedReady = true
+        return nil
       }
     }
   }

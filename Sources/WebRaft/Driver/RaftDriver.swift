@@ -87,6 +87,8 @@ public struct RaftDriver: Sendable {
   var lastSnapshotFailure: UInt64?
   /// A snapshot from the leader that is written and waits to be installed.
   var receivedSnapshot: SnapshotMetadata?
+  /// Set when ``next(resolve:)`` returned nil at the end of a `Ready`.
+  var finishedReady = false
   /// Events the driver itself raises (a membership applied), published before the next action.
   var raisedEvents: [RaftEvent] = []
 
@@ -106,7 +108,14 @@ public struct RaftDriver: Sendable {
   /// How long a forwarded proposal may stay out of this node's log before the node gives up
   /// learning its fate: two maximum election timeouts, time enough for a leader to be elected
   /// and to replicate it.
-  var forwardLostAfter: UInt64 { 2 * core.configuration.electionTimeout.upperBound.wholeMilliseconds }
+  var forwardLostAfter: UInt64 { 2 * core.electionMaximum }
+
+  /// Whether ``next(resolve:)`` returned nil because it just finished a `Ready` (there may be more
+  /// to do: call it again); clears the mark.
+  public mutating func takeFinishedReady() -> Bool {
+    defer { finishedReady = false }
+    return finishedReady
+  }
 
   /// Whether the driver waits for nothing and has no `Ready` under way.
   public var isIdle: Bool { ready == nil && awaiting == nil }

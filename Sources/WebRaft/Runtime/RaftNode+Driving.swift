@@ -25,7 +25,7 @@ extension RaftNode {
     driver.tick(now: now)
     if now >= lastExpiryScan + 50 {
       lastExpiryScan = now
-      driver.expire(now: now, resolve: settle)
+      driver.expire(now: now, resolve: { settle($0, $1) })
       checkConditions()
     }
     scheduleDrain()
@@ -41,7 +41,7 @@ extension RaftNode {
   /// decides their order) until nothing is left. Messages that arrive while a `Ready` is carried
   /// out are stepped together afterwards, so they share the next storage write.
   func pump() async {
-    while failure == nil {
+    pumping: while failure == nil {
       if driver.isIdle {
         let (received, proposals) = mailbox.takeAll()
         if !received.isEmpty || !proposals.isEmpty {
@@ -50,18 +50,28 @@ extension RaftNode {
           for proposal in proposals { take(proposal) }
         }
       }
-      guard let action = driver.next(resolve: settle) else {
+      guard let action = driver.next(resolve: { settle($0, $1) }) else {
+        if driver.takeFinishedReady() { continue }
         // Every completion is reported within `perform`, so the driver never waits here; if it
         // did, no action could ever come and the pump would spin.
         guard driver.isIdle || driver.hasReadyUnderWay else {
           halt(.storageFailed("internal error: the driver waits for a completion that was never reported"))
-          break
+          break pumping
         }
         updateGauges()
         if mailbox.finishIfIdle() { return }
         continue
       }
-      guard await perform(action) else { break }
+      // Sends and events, most of the actions, skip the asynchronous `perform`.
+      switch action {
+      case .send(let messages, let range):
+        for position in range { await send(messages[position]) }
+        metrics.messagesSent.increment(by: range.count)
+      case .publish(let events):
+        for event in events { publish(event) }
+      default:
+        guard await perform(action) else { break pumping }
+      }
     }
     _ = mailbox.finishIfIdle()
   }
@@ -101,8 +111,9 @@ extension RaftNode {
   /// Does one action of the driver; false when the node halted.
   private func perform(_ action: DriverAction) async -> Bool {
     switch action {
-    case .send(let message):
-      await send(message)
+    case .send(let messages, let range):
+      for position in range { await send(messages[position]) }
+      metrics.messagesSent.increment(by: range.count)
     case .persist(let hardState, let entries):
       let start = ContinuousClock.now
       do {
@@ -120,10 +131,10 @@ extension RaftNode {
       guard await installReceived(metadata) else { return false }
     case .readSnapshotChunk(let request):
       await readChunk(request)
-    case .apply(let entries):
+    case .apply(let entries, let first):
       let start = ContinuousClock.now
       let now = (start - started).wholeMilliseconds
-      for entry in entries {
+      for entry in entries[first...] {
         guard await apply(entry, now: now) else { return false }
       }
       metrics.applyDuration.record(duration: ContinuousClock.now - start)
@@ -137,8 +148,8 @@ extension RaftNode {
         writtenSnapshot = nil
         await written.writer.abort()
       }
-    case .publish(let event):
-      publish(event)
+    case .publish(let events):
+      for event in events { publish(event) }
     }
     return true
   }
@@ -154,7 +165,7 @@ extension RaftNode {
   /// committed entries began to apply.
   private func apply(_ entry: LogEntry, now: UInt64) async -> Bool {
     guard case .command(let command) = entry.payload else {
-      driver.applied(entry, resolve: settle)
+      driver.applied(entry, resolve: { settle($0, $1) })
       return true
     }
     let listened = broadcaster.hasSubscribers
@@ -286,7 +297,7 @@ extension RaftNode {
       return false
     }
     outgoingReader = nil
-    driver.snapshotInstalled(metadata, resolve: settle)
+    driver.snapshotInstalled(metadata, resolve: { settle($0, $1) })
     checkConditions()
     logger.info(
       "raft snapshot installed from the leader",
