@@ -83,16 +83,22 @@ struct LifecycleTests {
     try simulator.require(served.count > 100, "only \(served.count) of 300 reads were served")
   }
 
-  @Test(
-    "a leader cut off stops serving lease reads before a new leader can commit anything",
-    arguments: scenarioSeeds)
-  func leaseReadsExpire(seed: UInt64) throws {
+  /// A 3-node cluster whose leader held a lease and was just cut off from the others.
+  private static func cutOffLeaderWithLease(seed: UInt64) throws -> (ClusterSimulator, NodeID) {
     let simulator = try ClusterSimulator(seed: seed, nodes: 3)
     try simulator.agree(command("first"), expectedNodes: 3)
     let leader = try simulator.awaitLeader()
     try simulator.run(for: 300)
     try simulator.require(try simulator.leaseRead(on: leader) != nil, "a healthy leader has no lease")
     simulator.disconnect(leader)
+    return (simulator, leader)
+  }
+
+  @Test(
+    "a leader cut off stops serving lease reads before a new leader can commit anything",
+    arguments: scenarioSeeds)
+  func leaseReadsExpire(seed: UInt64) throws {
+    let (simulator, leader) = try Self.cutOffLeaderWithLease(seed: seed)
     // The others elect a new leader and commit while the old one keeps being asked for lease reads:
     // the checker fails the test if it ever answers with an index below what was committed.
     var leaseEnded = false
@@ -111,15 +117,10 @@ struct LifecycleTests {
     "a cut-off leader whose timer stalls serves no lease read once the lease has run out by the clock",
     arguments: scenarioSeeds)
   func leaseReadsFollowTheClockNotTheLastTick(seed: UInt64) throws {
-    let simulator = try ClusterSimulator(seed: seed, nodes: 3)
-    try simulator.agree(command("first"), expectedNodes: 3)
-    let leader = try simulator.awaitLeader()
-    try simulator.run(for: 300)
-    try simulator.require(try simulator.leaseRead(on: leader) != nil, "a healthy leader has no lease")
+    let (simulator, leader) = try Self.cutOffLeaderWithLease(seed: seed)
     // The old leader's tick task starves: its core's clock stands still while the others elect a
     // new leader and commit. A lease judged by the last tick would still hold; the checker fails
     // the test if a lease read answers with an index below what was committed meanwhile.
-    simulator.disconnect(leader)
     simulator.stallTimer(of: leader, for: 5000)
     let found = try simulator.run(for: 3000) { simulator in
       simulator.currentLeader(connectedOnly: true).map { $0 != leader } ?? false
