@@ -233,9 +233,13 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// On a follower the proposal is forwarded to the leader.
   /// - Throws: ``RaftError/noLeader(leaderHint:)`` at once when no leader is known;
   ///   ``RaftError/overloaded(uncommittedBytes:limit:)``;
-  ///   ``RaftError/leadershipTransferInProgress``; ``RaftError/proposalDropped(index:)`` when a
-  ///   new leader replaced the entry; ``RaftError/proposalTimedOut``; ``RaftError/cancelled``;
-  ///   ``RaftError/shutdown``; or the failure that stopped the node.
+  ///   ``RaftError/leadershipTransferInProgress``; ``RaftError/proposalDropped(index:)`` as soon
+  ///   as the node knows the entry will never be applied (another entry was applied at its index,
+  ///   or an entry of a later term before it); ``RaftError/proposalOutcomeUnknown(_:)`` when it
+  ///   can no longer learn the outcome (a forwarded proposal whose entry never reached this node
+  ///   within two maximum election timeouts); ``RaftError/proposalTimedOut``;
+  ///   ``RaftError/cancelled``; ``RaftError/shutdown``; or the failure that stopped the node. The
+  ///   last four may still be applied.
   public nonisolated(nonsending) func propose(_ command: Data) async throws -> StateMachine.Output {
     metrics.proposals.increment()
     let requestID = makeRequestID()
