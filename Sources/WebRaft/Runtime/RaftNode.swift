@@ -238,8 +238,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   ///   or an entry of a later term before it); ``RaftError/proposalOutcomeUnknown(_:)`` when it
   ///   can no longer learn the outcome (a forwarded proposal whose entry never reached this node
   ///   within two maximum election timeouts); ``RaftError/proposalTimedOut``;
-  ///   ``RaftError/cancelled``; ``RaftError/shutdown``; or the failure that stopped the node. The
-  ///   last four may still be applied.
+  ///   ``RaftError/cancelled``; ``RaftError/shutdown``; or the failure that stopped the node.
+  ///   Every error from `proposalOutcomeUnknown` on means the command may still be applied.
   public nonisolated(nonsending) func propose(_ command: Data) async throws -> StateMachine.Output {
     metrics.proposals.increment()
     let requestID = makeRequestID()
