@@ -52,6 +52,7 @@ struct KVHTTPRoutes: Sendable {
     router.post("/members", use: timed("members", addMember))
     router.delete("/members/:id", use: timed("members", removeMember))
     router.post("/transfer-leadership", use: timed("transfer", transferLeadership))
+    router.post("/snapshot", use: timed("snapshot", snapshot))
     router.get("/metrics", use: timed("metrics", metricsPage))
     router.get("/", use: timed("dashboard", dashboard))
     return router
@@ -351,6 +352,12 @@ struct KVHTTPRoutes: Sendable {
       throw KVRequestError(.conflict, "membership change rejected: \(reason)")
     }
     return try json(await service.status().members)
+  }
+
+  /// Takes a snapshot of this node's state now and answers `{"index": N}`, the index it ends at.
+  @Sendable func snapshot(_ request: Request, _ context: Context) async throws -> Response {
+    let index = try await service.node.snapshot()
+    return try json(["index": index])
   }
 
   private struct TransferRequest: Decodable {

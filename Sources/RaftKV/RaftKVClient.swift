@@ -208,6 +208,15 @@ public final class RaftKVClient: Sendable {
     return decoded["leader"] ?? "?"
   }
 
+  /// Asks the node for a snapshot of its state now; returns the index it ends at.
+  @discardableResult
+  public func snapshot() async throws -> UInt64 {
+    let response = try await http.request(.POST, "/snapshot")
+    guard response.status == 200 else { throw Self.error(from: response) }
+    let decoded = try JSONDecoder().decode([String: UInt64].self, from: Data(response.bytes))
+    return decoded["index"] ?? 0
+  }
+
   /// Closes the connection.
   public func close() async {
     await http.close()

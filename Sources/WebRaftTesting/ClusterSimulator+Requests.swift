@@ -195,4 +195,22 @@ extension ClusterSimulator {
     guard let leader = currentLeader() else { return nil }
     return try propose(command, on: leader)
   }
+
+  // MARK: - Snapshots on demand
+
+  /// Asks `id` for a snapshot now, as ``RaftNode/snapshot()`` does: taken at its next apply
+  /// boundary whatever ``snapshotInterval`` says.
+  ///
+  /// - Throws: ``SimulationFailure`` on a violation.
+  public func requestSnapshot(on id: NodeID) throws(SimulationFailure) {
+    let node = node(id)
+    guard node.isUp else { return }
+    node.driver!.requestSnapshot()
+    note(.snapshotRequested, node.position, "snapshot requested on \(id)")
+    do throws(SimulationFailure) {
+      try afterInput(node)
+    } catch {
+      throw withRecentTrace(error)
+    }
+  }
 }

@@ -141,4 +141,5 @@ enum TraceKind: UInt64 {
   case applyStarted = 23
   case leaseRead = 24
   case timerStalled = 25
+  case snapshotRequested = 26
 }

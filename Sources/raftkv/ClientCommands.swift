@@ -195,6 +195,20 @@ struct Members: AsyncParsableCommand {
   }
 }
 
+struct Snapshot: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Take a snapshot of a node's state now and compact its log; prints the snapshot's index.")
+  @OptionGroup var options: ClientOptions
+
+  func run() async throws {
+    try await runClient {
+      let client = try options.makeClient()
+      defer { Task { await client.close() } }
+      print(try await client.snapshot())
+    }
+  }
+}
+
 struct Transfer: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Hand leadership to a member.")
   @OptionGroup var options: ClientOptions

@@ -85,6 +85,12 @@ struct HTTPTests {
 
       // A transfer to the node that already leads succeeds at once.
       #expect(try await client.transferLeadership(to: "n1") == "n1")
+
+      // A snapshot on demand covers everything applied, and the status shows it.
+      let applied = try await client.status().appliedIndex
+      let snapshotIndex = try await client.snapshot()
+      #expect(snapshotIndex >= applied)
+      #expect(try await client.status().snapshotIndex == snapshotIndex)
     }
   }
 

@@ -72,6 +72,9 @@ struct FuzzTests {
       if changesMembership, simulator.randomInt(0..<100) < 20 {
         try changeMembership(simulator)
       }
+      if snapshotInterval != nil, simulator.randomInt(0..<100) < 5 {
+        try simulator.requestSnapshot(on: simulator.node(simulator.randomInt(0..<size)))
+      }
       if readsAndTransfers, simulator.randomInt(0..<100) < 10, let leader = simulator.currentLeader() {
         let target = simulator.randomInt(0..<2) == 0 ? nil : simulator.node(simulator.randomInt(0..<size))
         try simulator.transferLeadership(on: leader, to: target)

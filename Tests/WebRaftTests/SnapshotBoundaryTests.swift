@@ -111,3 +111,53 @@ struct SnapshotBoundaryTests {
     await again.shutdown()
   }
 }
+
+@Suite("Runtime: snapshots on demand")
+struct SnapshotOnDemandTests {
+  private static func singleNode<Machine: RaftStateMachine>(_ machine: Machine, storage: InMemoryStorage)
+    async throws -> RaftNode<Machine>
+  {
+    var configuration = fastConfiguration()
+    configuration.snapshotEntryInterval = nil
+    configuration.snapshotLogBytes = nil
+    let node = try await RaftNode(
+      id: "a", configuration: configuration, bootstrap: Membership(voters: ["a"]), storage: storage,
+      stateMachine: machine, logger: Logger(label: "test"), seed: 3,
+      makePeer: InMemoryNetwork().makePeer(from: "a"))
+    for _ in 0..<300 where await node.status.role != .leader {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    return node
+  }
+
+  @Test(
+    "snapshot() on an idle node takes a snapshot of everything applied, compacts the log, and answers its index"
+  )
+  func snapshotOnDemand() async throws {
+    let storage = InMemoryStorage()
+    let machine = SummingMachine()
+    let node = try await Self.singleNode(machine, storage: storage)
+    for value in 1...30 { _ = try await node.propose(Data("\(value)".utf8)) }
+    let applied = await node.status.appliedIndex
+    #expect(await node.status.snapshotIndex == 0)
+    let index = try await node.snapshot()
+    #expect(index >= applied)
+    let reader = try #require(try await storage.openSnapshot())
+    #expect(reader.metadata.index == index)
+    let data = try await reader.read(at: 0, maxLength: Int(reader.size))
+    #expect(SummingMachine.decode(data).sum == 465)
+    #expect(await node.status.snapshotIndex == index)
+    // Nothing new applied: the same snapshot answers at once.
+    #expect(try await node.snapshot() == index)
+    await node.shutdown()
+  }
+
+  @Test("snapshot() on a state machine without snapshots fails with snapshotsUnsupported")
+  func snapshotUnsupported() async throws {
+    let node = try await Self.singleNode(RecordingMachine(), storage: InMemoryStorage())
+    _ = try await node.propose(Data("x".utf8))
+    await #expect(throws: RaftError.snapshotsUnsupported) { try await node.snapshot() }
+    await #expect(throws: RaftError.snapshotsUnsupported) { try await node.snapshot() }
+    await node.shutdown()
+  }
+}

@@ -44,7 +44,14 @@ extension RaftDriver {
           awaiting = .commit
           return .commitSnapshot(metadata)
         }
-        guard let next = core.ready() else { return nil }
+        guard let next = core.ready() else {
+          // Idle is an apply boundary too: a snapshot asked for now is taken now.
+          if snapshotRequested, let metadata = dueSnapshot() {
+            awaiting = .capture
+            return .captureSnapshot(metadata)
+          }
+          return nil
+        }
         ready = next
         phase = .early
         position = 0
@@ -204,6 +211,7 @@ extension RaftDriver {
   public mutating func snapshotCaptured(_ metadata: SnapshotMetadata) {
     guard awaiting == .capture else { return }
     awaiting = nil
+    snapshotRequested = false
     ownSnapshot = .writing(metadata)
   }
 
@@ -217,6 +225,7 @@ extension RaftDriver {
   /// cannot take snapshots at all (the driver then stops asking).
   public mutating func snapshotFailed(unsupported: Bool, now: UInt64) {
     if awaiting == .capture { awaiting = nil }
+    snapshotRequested = false
     ownSnapshot = .idle
     if unsupported {
       snapshotsSupported = false
@@ -239,11 +248,13 @@ extension RaftDriver {
     let applied = appliedIndex
     let since = applied > core.snapshotIndex ? applied - core.snapshotIndex : 0
     guard since > 0 else { return nil }
-    var due = false
+    var due = snapshotRequested
     if let interval = snapshotPolicy.entryInterval, since >= interval { due = true }
     if let bytes = snapshotPolicy.logBytes, core.logByteCount >= bytes { due = true }
     guard due else { return nil }
-    if let failed = lastSnapshotFailure, core.now < failed + snapshotPolicy.retryDelay { return nil }
+    if !snapshotRequested, let failed = lastSnapshotFailure, core.now < failed + snapshotPolicy.retryDelay {
+      return nil
+    }
     return core.snapshotMetadata(at: applied)
   }
 }

@@ -87,6 +87,9 @@ public struct RaftDriver: Sendable {
   var lastSnapshotFailure: UInt64?
   /// A snapshot from the leader that is written and waits to be installed.
   var receivedSnapshot: SnapshotMetadata?
+  /// A snapshot was asked for (``requestSnapshot()``): taken at the next apply boundary, whatever
+  /// the policy says.
+  var snapshotRequested = false
   /// Set when ``next(resolve:)`` returned nil at the end of a `Ready`.
   var finishedReady = false
   /// Events the driver itself raises (a membership applied), published before the next action.
@@ -194,6 +197,14 @@ public struct RaftDriver: Sendable {
   /// Stops tracking a request (its caller went away); returns whether it was tracked.
   public mutating func forget(_ requestID: UInt64) -> Bool {
     tracker.forget(requestID)
+  }
+
+  /// Asks for a snapshot of everything applied, taken at the next apply boundary (at once when
+  /// the driver is idle) whatever the policy says; nothing happens when the last snapshot already
+  /// covers everything applied, or a snapshot is being written (ask again once it is committed).
+  public mutating func requestSnapshot() {
+    guard snapshotsSupported, appliedIndex > core.snapshotIndex else { return }
+    snapshotRequested = true
   }
 
   /// Starts an election now (see ``RaftCore/campaign()``).

@@ -373,6 +373,7 @@ extension RaftNode {
     snapshotTask = nil
     let unsupported = (error as? RaftError) == .snapshotsUnsupported
     driver.snapshotFailed(unsupported: unsupported, now: nowMilliseconds)
+    waiters.failSnapshotWaiters(error)
     if unsupported {
       logger.warning(
         "raft state machine does not implement snapshots; the log will not be compacted",
@@ -395,6 +396,7 @@ extension RaftNode {
       return false
     }
     driver.snapshotCommitted(metadata)
+    checkConditions()
     outgoingReader = nil
     metrics.snapshots.increment()
     metrics.snapshotBytes.record(pending.size)

@@ -345,7 +345,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// changes), failing with `timeoutError` after `deadline`.
   private func waitFor(
     _ condition: ConditionWaiter.Condition, deadline: UInt64, timeoutError: RaftError
-  ) async throws -> NodeID {
+  ) async throws -> ConditionWaiter.Outcome {
     if let failure { throw failure }
     return try await withCheckedThrowingContinuation { continuation in
       waiters.register(
@@ -358,7 +358,32 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// Resumes the callers whose condition now holds.
   func checkConditions() {
     guard waiters.hasConditions else { return }
-    waiters.checkConditions(membership: appliedMembership, leader: core.leader, now: nowMilliseconds)
+    waiters.checkConditions(
+      membership: appliedMembership, leader: core.leader, snapshotIndex: core.snapshotIndex,
+      now: nowMilliseconds)
+  }
+
+  /// Takes a snapshot of everything this node has applied now, stores it and compacts the log up
+  /// to it, whatever the snapshot policy says; returns the index the snapshot ends at (at least
+  /// the applied index at the call). Returns at once when the last snapshot already covers
+  /// everything applied.
+  ///
+  /// - Throws: ``RaftError/snapshotsUnsupported`` when the state machine does not implement
+  ///   snapshots; the error of the state machine or storage when capturing or writing fails;
+  ///   ``RaftError/proposalTimedOut`` when it takes longer than the proposal timeout.
+  @discardableResult
+  public func snapshot() async throws -> UInt64 {
+    if let failure { throw failure }
+    guard driver.snapshotsSupported else { throw RaftError.snapshotsUnsupported }
+    let target = lastApplied
+    if core.snapshotIndex >= target { return core.snapshotIndex }
+    driver.requestSnapshot()
+    scheduleDrain()
+    let outcome = try await waitFor(
+      .snapshot(atLeast: target), deadline: nowMilliseconds + proposalTimeout.wholeMilliseconds,
+      timeoutError: .proposalTimedOut)
+    guard case .index(let index) = outcome else { return core.snapshotIndex }
+    return index
   }
 
   /// Adds a learner: a member that receives the log but does not vote (a read replica).
@@ -406,10 +431,12 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     scheduleDrain()
     let chosen = core.leadershipTransferTarget
     let timeout = configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
-    return try await waitFor(
+    let outcome = try await waitFor(
       .otherLeader(id), deadline: nowMilliseconds + timeout.wholeMilliseconds,
       timeoutError: .leadershipTransferFailed(
         "\(chosen?.rawValue ?? "the target") did not take over within the election timeout"))
+    guard case .node(let leader) = outcome else { return core.leader ?? id }
+    return leader
   }
 
   /// Starts an election now (for tests and operators); a no-op on a leader.

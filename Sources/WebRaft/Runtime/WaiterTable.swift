@@ -27,13 +27,21 @@ struct ConditionWaiter {
     case promoted(NodeID)
     /// A node other than this one is known to lead.
     case otherLeader(NodeID)
+    /// The node's snapshot covers at least this index.
+    case snapshot(atLeast: UInt64)
+  }
+
+  /// What the caller is resumed with: the new leader, the promoted member, or the snapshot index.
+  enum Outcome {
+    case node(NodeID)
+    case index(UInt64)
   }
 
   let condition: Condition
   /// When the caller gives up (milliseconds on the node's clock), and with what.
   let deadline: UInt64
   let timeoutError: RaftError
-  let continuation: CheckedContinuation<NodeID, any Error>
+  let continuation: CheckedContinuation<Outcome, any Error>
 }
 
 /// The callers waiting for a node, by request ID. When each is settled is the driver's decision
@@ -78,13 +86,15 @@ struct WaiterTable {
 
   /// Resumes the callers whose condition holds in `membership` with `leader` known; fails those
   /// whose member left `membership`, and those whose deadline passed by `now`.
-  mutating func checkConditions(membership: Membership, leader: NodeID?, now: UInt64) {
+  mutating func checkConditions(
+    membership: Membership, leader: NodeID?, snapshotIndex: UInt64, now: UInt64
+  ) {
     guard !conditions.isEmpty else { return }
     conditions.removeAll { waiter in
       switch waiter.condition {
       case .promoted(let member):
         if membership.voters.contains(member) {
-          waiter.continuation.resume(returning: member)
+          waiter.continuation.resume(returning: .node(member))
           return true
         }
         if !membership.learners.contains(member) {
@@ -94,7 +104,12 @@ struct WaiterTable {
         }
       case .otherLeader(let me):
         if let leader, leader != me {
-          waiter.continuation.resume(returning: leader)
+          waiter.continuation.resume(returning: .node(leader))
+          return true
+        }
+      case .snapshot(let index):
+        if snapshotIndex >= index {
+          waiter.continuation.resume(returning: .index(snapshotIndex))
           return true
         }
       }
@@ -103,6 +118,15 @@ struct WaiterTable {
         return true
       }
       return false
+    }
+  }
+
+  /// Fails the callers waiting for a snapshot with `error`.
+  mutating func failSnapshotWaiters(_ error: any Error) {
+    conditions.removeAll { waiter in
+      guard case .snapshot = waiter.condition else { return false }
+      waiter.continuation.resume(throwing: error)
+      return true
     }
   }
 
