@@ -99,7 +99,7 @@ extension RaftDriver {
           for state in ready!.readStates {
             switch state.result {
             case .success(let index):
-              tracker.readIndexKnown(requestID: state.requestID, index: index)
+              tracker.readIndexKnown(requestID: state.requestID, index: index, resolve: resolve)
             case .failure(let error):
               if tracker.forget(state.requestID) { resolve(state.requestID, .failed(error)) }
             }

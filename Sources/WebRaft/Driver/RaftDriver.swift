@@ -169,10 +169,13 @@ public struct RaftDriver: Sendable {
   }
 
   /// Asks for a ReadIndex read; it is resolved ``RequestOutcome/readable(index:)`` once the state
-  /// machine reached its read index.
-  public mutating func readIndex(requestID: UInt64, deadline: UInt64?) throws(RaftError) {
+  /// machine reached its read index, or as soon as the index is confirmed when `untilApplied` is
+  /// false (for callers that wait for the state machine themselves).
+  public mutating func readIndex(requestID: UInt64, deadline: UInt64?, untilApplied: Bool = true)
+    throws(RaftError)
+  {
     try core.readIndex(requestID: requestID)
-    tracker.readRequested(requestID: requestID, deadline: deadline)
+    tracker.readRequested(requestID: requestID, deadline: deadline, untilApplied: untilApplied)
   }
 
   /// What a lease read found.
@@ -190,7 +193,7 @@ public struct RaftDriver: Sendable {
     guard let index = core.leaseReadIndex(now: now) else { return .noLease }
     if index <= appliedIndex { return .readable(index: index) }
     tracker.readRequested(requestID: requestID, deadline: deadline)
-    tracker.readIndexKnown(requestID: requestID, index: index)
+    tracker.readIndexKnown(requestID: requestID, index: index) { _, _ in }
     return .waiting(index: index)
   }
 

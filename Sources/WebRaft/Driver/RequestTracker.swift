@@ -39,6 +39,9 @@ struct RequestTracker {
   struct Read {
     var index: UInt64?
     var deadline: UInt64?
+    /// Whether the read waits for the state machine to apply its index (false: it ends as soon as
+    /// the index is known, for callers that serve the read themselves).
+    var untilApplied = true
   }
 
   /// Proposals appended here (or forwarded and since stored), by index: one per index.
@@ -79,14 +82,22 @@ struct RequestTracker {
     lowestTerm = min(lowestTerm, appended.term)
   }
 
-  /// Tracks a read until its index is known.
-  mutating func readRequested(requestID: UInt64, deadline: UInt64?) {
-    reads[requestID] = Read(index: nil, deadline: deadline)
+  /// Tracks a read until its index is known and, when `untilApplied`, applied.
+  mutating func readRequested(requestID: UInt64, deadline: UInt64?, untilApplied: Bool = true) {
+    reads[requestID] = Read(index: nil, deadline: deadline, untilApplied: untilApplied)
   }
 
-  /// Records the read index of a read, if it is still tracked; it is served once applied.
-  mutating func readIndexKnown(requestID: UInt64, index: UInt64) {
-    guard reads[requestID] != nil else { return }
+  /// Records the read index of a read, if it is still tracked: it is served once applied, or at
+  /// once when it does not wait for the state machine.
+  mutating func readIndexKnown(
+    requestID: UInt64, index: UInt64, resolve: (UInt64, RequestOutcome) -> Void
+  ) {
+    guard let read = reads[requestID] else { return }
+    guard read.untilApplied else {
+      reads[requestID] = nil
+      resolve(requestID, .readable(index: index))
+      return
+    }
     reads[requestID]!.index = index
     readsAwaitingApply.append(requestID)
   }

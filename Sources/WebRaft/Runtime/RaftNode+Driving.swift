@@ -94,8 +94,13 @@ extension RaftNode {
     switch outcome {
     case .failed(let error):
       if waiters.fail(requestID, error) { metrics.proposalFailures.increment() }
-    case .readable:
-      if case .read(let continuation) = waiters.remove(requestID) { continuation.resume() }
+    case .readable(let index):
+      switch waiters.remove(requestID) {
+      case .read(let continuation): continuation.resume()
+      case .readIndex(let continuation): continuation.resume(returning: index)
+      case let other?: other.fail(.proposalDropped(index: index))
+      case nil: break
+      }
     case .applied(let entry):
       switch waiters.remove(requestID) {
       case .membership(let continuation):

@@ -330,6 +330,52 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     }
   }
 
+  /// The index this node's state machine must reach for a read made now to be linearizable,
+  /// once the leader confirmed with a quorum that it still leads (ReadIndex, dissertation §6.4).
+  /// For callers that serve reads from their own state: wait until the state machine has applied
+  /// the index, then read. Works on followers, which ask the leader.
+  ///
+  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known or the leader lost its
+  ///   leadership before confirming; ``RaftError/proposalTimedOut``.
+  public func readIndex() async throws -> UInt64 {
+    if let failure { throw failure }
+    let requestID = makeRequestID()
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, any Error>) in
+        do {
+          try driver.readIndex(
+            requestID: requestID, deadline: nowMilliseconds + proposalTimeout.wholeMilliseconds,
+            untilApplied: false)
+          waiters.register(.readIndex(continuation), requestID: requestID)
+          scheduleDrain()
+        } catch {
+          continuation.resume(throwing: error)
+        }
+      }
+    } onCancel: {
+      Task { await self.cancel(requestID) }
+    }
+  }
+
+  /// Confirms with a quorum that this node still leads, and returns its commit index then.
+  ///
+  /// - Throws: ``RaftError/notLeader(leader:)`` on a node that does not lead;
+  ///   ``RaftError/noLeader(leaderHint:)`` when it lost its leadership before a quorum confirmed;
+  ///   ``RaftError/proposalTimedOut``.
+  @discardableResult
+  public func verifyLeader() async throws -> UInt64 {
+    if let failure { throw failure }
+    guard core.role == .leader else { throw RaftError.notLeader(leader: core.leader) }
+    return try await readIndex()
+  }
+
+  /// Returns once this node's state machine has applied everything committed before the call
+  /// (a ReadIndex read without a read: see ``linearizableRead(_:)``), like hashicorp/raft's
+  /// `Barrier`, on any node.
+  public func barrier() async throws {
+    try await linearizableRead(.readIndex)
+  }
+
   /// Adds a voting member (the seed's `join(address)`): it joins as a learner (or stays one, if it
   /// is one already), catches up, and is promoted to voter by the leader. Returns once the
   /// promotion is applied on this node.

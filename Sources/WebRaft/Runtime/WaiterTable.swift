@@ -8,6 +8,8 @@ enum Waiter {
   case command(UnsafeContinuation<any Sendable, any Error>, started: UInt64)
   case membership(CheckedContinuation<Void, any Error>)
   case read(CheckedContinuation<Void, any Error>)
+  /// A caller of ``RaftNode/readIndex()``: resumed with the confirmed index, not waiting for apply.
+  case readIndex(CheckedContinuation<UInt64, any Error>)
 
   /// Resumes the caller with `error`.
   func fail(_ error: RaftError) {
@@ -15,6 +17,7 @@ enum Waiter {
     case .command(let continuation, _): continuation.resume(throwing: error)
     case .membership(let continuation): continuation.resume(throwing: error)
     case .read(let continuation): continuation.resume(throwing: error)
+    case .readIndex(let continuation): continuation.resume(throwing: error)
     }
   }
 }

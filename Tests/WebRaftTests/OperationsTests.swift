@@ -1,0 +1,47 @@
+import Logging
+import Testing
+import WebRaft
+
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+@Suite("Runtime: readIndex, verifyLeader and barrier")
+struct OperationsTests {
+  @Test("readIndex on a follower covers a write made before it; barrier returns with the write applied")
+  func readIndexAndBarrierOnFollower() async throws {
+    let cluster = try await RuntimeCluster(["a", "b", "c"])
+    let leader = try await cluster.leader()
+    let follower = cluster.members.first { $0 != leader }!
+    _ = try await cluster.nodes[leader]!.propose(Data("written".utf8))
+    let written = await cluster.nodes[leader]!.status.commitIndex
+    let index = try await cluster.nodes[follower]!.readIndex()
+    #expect(index >= written)
+    try await cluster.nodes[follower]!.barrier()
+    #expect(await cluster.nodes[follower]!.status.appliedIndex >= written)
+    #expect(cluster.machines[follower]!.commands.contains("written"))
+    await cluster.shutdown()
+  }
+
+  @Test(
+    "verifyLeader confirms the leader with a quorum, refuses on a follower, and fails on a leader cut off from the others"
+  )
+  func verifyLeader() async throws {
+    let cluster = try await RuntimeCluster(["a", "b", "c"])
+    let leader = try await cluster.leader()
+    _ = try await cluster.nodes[leader]!.propose(Data("x".utf8))
+    let commit = try await cluster.nodes[leader]!.verifyLeader()
+    #expect(commit >= 1)
+    let follower = cluster.members.first { $0 != leader }!
+    await #expect(throws: RaftError.notLeader(leader: leader)) {
+      try await cluster.nodes[follower]!.verifyLeader()
+    }
+    cluster.network.isolate(leader)
+    let started = ContinuousClock.now
+    await #expect(throws: RaftError.self) { try await cluster.nodes[leader]!.verifyLeader() }
+    #expect(ContinuousClock.now - started < .seconds(4))
+    await cluster.shutdown()
+  }
+}
