@@ -281,6 +281,17 @@ public struct RaftCore: Sendable {
     }
   }
 
+  /// Makes a follower forget the leader it knows (after the operator learned that leader is gone
+  /// or cut off): it stops ignoring vote requests for the rest of the leader's lease and may help
+  /// elect a new leader at once, instead of waiting for its own timeout. A leader that is in fact
+  /// still alive may then serve a stale lease read, so use it only for a leader known to be gone;
+  /// ReadIndex reads stay safe. Does nothing on a leader or a candidate.
+  public mutating func forgetLeader() {
+    guard role == .follower, leader != nil else { return }
+    setLeader(nil)
+    lastLeaderContact = nil
+  }
+
   /// Starts an election now, as if the election timer had fired. Does nothing on a leader or on a
   /// node that is not a voter.
   public mutating func campaign() {

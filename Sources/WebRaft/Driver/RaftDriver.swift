@@ -210,6 +210,11 @@ public struct RaftDriver: Sendable {
     snapshotRequested = true
   }
 
+  /// Makes a follower forget its leader (see ``RaftCore/forgetLeader()``).
+  public mutating func forgetLeader() {
+    core.forgetLeader()
+  }
+
   /// Starts an election now (see ``RaftCore/campaign()``).
   public mutating func campaign() {
     core.campaign()

@@ -485,6 +485,16 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     return leader
   }
 
+  /// Makes this follower forget its leader, for an operator who knows that leader is gone (after a
+  /// partition, say): it then votes for another candidate at once instead of ignoring vote
+  /// requests until its leader's lease would have run out. Lease reads on a leader that is in fact
+  /// still alive lose their guarantee; ReadIndex reads keep theirs. A no-op on a leader.
+  public func forgetLeader() {
+    guard failure == nil else { return }
+    driver.forgetLeader()
+    scheduleDrain()
+  }
+
   /// Starts an election now (for tests and operators); a no-op on a leader.
   public func campaign() {
     guard failure == nil else { return }
