@@ -305,7 +305,7 @@ public final class RaftKVServer: Service, Sendable {
       throw error
     }
     logger.info("raftkv stopping")
-    await node.shutdown()
+    await node.shutdown(handingOverLeadership: true)
     await transport.shutdown()
   }
 

@@ -45,3 +45,26 @@ struct OperationsTests {
     await cluster.shutdown()
   }
 }
+
+@Suite("Runtime: graceful shutdown")
+struct GracefulShutdownTests {
+  @Test(
+    "a leader stopped with handingOverLeadership hands over first: the others know a new leader the moment it returns"
+  )
+  func leaderHandsOverBeforeStopping() async throws {
+    let cluster = try await RuntimeCluster(["a", "b", "c"])
+    let leader = try await cluster.leader()
+    _ = try await cluster.nodes[leader]!.propose(Data("x".utf8))
+    let term = await cluster.nodes[leader]!.status.term
+    await cluster.nodes[leader]!.shutdown(handingOverLeadership: true)
+    let others = cluster.members.filter { $0 != leader }
+    var known: Set<NodeID> = []
+    for member in others {
+      if let next = await cluster.nodes[member]!.status.leader { known.insert(next) }
+    }
+    #expect(known.count == 1 && !known.contains(leader), "the others know \(known)")
+    let successor = try #require(known.first)
+    #expect(await cluster.nodes[successor]!.status.term == term + 1)
+    await cluster.shutdown()
+  }
+}

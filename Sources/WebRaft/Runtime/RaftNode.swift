@@ -471,12 +471,16 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   ///   ``RaftError/leadershipTransferFailed(_:)`` (also when it did not finish in time).
   @discardableResult
   public func transferLeadership(to target: NodeID? = nil) async throws -> NodeID {
+    try await transferLeadership(
+      to: target, within: configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout)
+  }
+
+  private func transferLeadership(to target: NodeID?, within timeout: Duration) async throws -> NodeID {
     if let failure { throw failure }
     if target == id, core.role == .leader { return id }
     try driver.transferLeadership(to: target)
     scheduleDrain()
     let chosen = core.leadershipTransferTarget
-    let timeout = configuration.electionTimeout.upperBound * 2 + configuration.heartbeatTimeout
     let outcome = try await waitFor(
       .otherLeader(id), deadline: nowMilliseconds + timeout.wholeMilliseconds,
       timeoutError: .leadershipTransferFailed(
@@ -500,6 +504,28 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     guard failure == nil else { return }
     driver.campaign()
     scheduleDrain()
+  }
+
+  /// Stops the node gracefully: a leader with other voters first hands leadership to the most
+  /// up-to-date one (so that the cluster does not wait an election timeout for a new leader),
+  /// then the node stops as ``shutdown()`` does. A transfer that fails, or does not finish within
+  /// a maximum election timeout and a heartbeat timeout, does not hold the shutdown up.
+  public func shutdown(handingOverLeadership: Bool) async {
+    if handingOverLeadership, failure == nil, core.role == .leader, core.membership.voters.count > 1 {
+      do {
+        // A transfer to a caught-up voter takes a round trip and one election round; a leader
+        // whose followers are gone gives up after that much.
+        let successor = try await transferLeadership(
+          to: nil, within: configuration.electionTimeout.upperBound + configuration.heartbeatTimeout)
+        logger.info(
+          "raft leadership handed over before stopping", metadata: ["node": "\(id)", "to": "\(successor)"])
+      } catch {
+        logger.warning(
+          "raft could not hand leadership over before stopping; the others elect a new leader",
+          metadata: ["node": "\(id)", "error": "\(error)"])
+      }
+    }
+    await shutdown()
   }
 
   /// Stops the node: timers end, pending proposals fail with ``RaftError/shutdown``, peers are
