@@ -111,8 +111,15 @@ struct RuntimeLifecycleTests {
   func restartRestoresSnapshot() async throws {
     var cluster = try await SnapshotCluster(["solo"])
     let leader = try await cluster.leader()
-    for value in 0..<25 { _ = try await cluster.nodes[leader]!.propose(Data("k\(value)=\(value)".utf8)) }
-    #expect(await eventually { await cluster.nodes[leader]!.status.snapshotIndex >= 20 })
+    // A snapshot is due every 10 applied entries, checked after each batch, so the first one lands
+    // anywhere from index 10 to 16 here.
+    for value in 0..<15 { _ = try await cluster.nodes[leader]!.propose(Data("k\(value)=\(value)".utf8)) }
+    #expect(await eventually { await cluster.nodes[leader]!.status.snapshotIndex >= 10 })
+    // Three more stay in the log after it (the next snapshot is 10 entries away): a restart
+    // restores the snapshot, then replays them.
+    for value in 15..<18 { _ = try await cluster.nodes[leader]!.propose(Data("k\(value)=\(value)".utf8)) }
+    let status = await cluster.nodes[leader]!.status
+    #expect(status.lastIndex > status.snapshotIndex)
     let before = cluster.machines[leader]!.contents
     await cluster.nodes[leader]!.shutdown()
     try await cluster.start(leader, bootstrap: ["solo"], storage: cluster.storages[leader]!)
