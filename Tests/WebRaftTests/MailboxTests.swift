@@ -119,4 +119,33 @@ struct MailboxTests {
       return error as? RaftError
     }
   }
+
+  @Test("closing a mailbox woken before its pump task parked leaves it idle: shutdown does not wait for ever")
+  func closeAfterAnEarlyWakeLeavesItIdle() async throws {
+    for _ in 0..<50 {
+      let mailbox = Mailbox()
+      // The pump task starts parked only once it first runs; a wake before that is a pending
+      // claim on the pump, which closing must release.
+      mailbox.setPump { _ = mailbox.finishIfIdle() }
+      mailbox.wake()
+      mailbox.close(because: .shutdown)
+      // A waiter that never returns must not hang the test: it is left behind, and polled.
+      let returned = Atomic(false)
+      let waiter = Task {
+        await mailbox.waitUntilIdle()
+        returned.store(true, ordering: .relaxed)
+      }
+      var idle = false
+      for _ in 0..<200 {
+        if returned.load(ordering: .relaxed) {
+          idle = true
+          break
+        }
+        try await Task.sleep(for: .milliseconds(10))
+      }
+      if idle { await waiter.value }
+      #expect(idle, "waitUntilIdle did not return after close")
+      if !idle { return }
+    }
+  }
 }

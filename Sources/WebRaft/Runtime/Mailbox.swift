@@ -190,19 +190,30 @@ final class Mailbox: Sendable {
   /// Refuses further messages and proposals (they fail with `error`), fails the proposals that
   /// were waiting with it, and ends the pump task; no pump starts from now on.
   func close(because error: RaftError) {
-    let (waiting, parked) = state.withLock { state in
+    let (waiting, parked, idle) = state.withLock { state in
       if !state.closed { state.closedBecause = error }
       state.closed = true
       state.messages.removeAll()
+      // A wake claimed the pump for the pump task before it parked: the task now sees the
+      // mailbox closed and ends without running the pump, so the claim is released here, or
+      // `waitUntilIdle()` would wait for a pump that never runs.
+      var idle: [CheckedContinuation<Void, Never>] = []
+      if state.wakePending {
+        state.wakePending = false
+        state.running = false
+        idle = state.idleWaiters
+        state.idleWaiters.removeAll()
+      }
       defer {
         state.proposals.removeAll()
         state.parked = nil
       }
-      return (state.proposals, state.parked)
+      return (state.proposals, state.parked, idle)
     }
     for proposal in waiting { proposal.continuation.resume(throwing: error) }
     // The pump task ends.
     parked?.resume(returning: false)
+    for waiter in idle { waiter.resume() }
   }
 
   /// Returns once no pump is running.
