@@ -56,6 +56,18 @@ struct LeaderState: Sendable {
     var index: UInt64
   }
 
+  /// Takes a proposal of `size` payload bytes that is about to be appended, unless the
+  /// uncommitted bytes are over `limit` (a single proposal is always taken, however large). One
+  /// call does all the bookkeeping: every access to the core's optional `leading` checks its tag.
+  mutating func admitProposal(size: Int, origin: ProposalOrigin?, limit: Int) throws(RaftError) {
+    if uncommittedBytes > 0, uncommittedBytes + size > limit {
+      throw .overloaded(uncommittedBytes: uncommittedBytes, limit: limit)
+    }
+    uncommittedBytes += size
+    if let origin { recentOrigins.insert(origin) }
+    appendsDue = true
+  }
+
   /// Starts a new heartbeat round sent at `now`, and returns its number.
   mutating func startHeartbeatRound(at now: UInt64) -> UInt64 {
     heartbeatRound += 1

@@ -12,15 +12,9 @@ extension RaftCore {
     -> UInt64
   {
     let entry = LogEntry(index: log.lastIndex + 1, term: term, payload: payload, origin: origin)
-    let size = entry.byteCount
-    let uncommitted = leading!.uncommittedBytes
-    if uncommitted > 0, uncommitted + size > configuration.maxUncommittedBytes {
-      throw .overloaded(uncommittedBytes: uncommitted, limit: configuration.maxUncommittedBytes)
-    }
-    leading!.uncommittedBytes += size
+    try leading!.admitProposal(
+      size: entry.byteCount, origin: origin, limit: configuration.maxUncommittedBytes)
     log.appendAsLeader(entry)
-    if let origin { leading!.recentOrigins.insert(origin) }
-    leading!.appendsDue = true
     // No commit check here: an append changes neither the stable index nor any follower's match,
     // so it cannot move the commit index (a membership change checks after changing the voters).
     return entry.index
