@@ -25,10 +25,8 @@ extension RaftCore {
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
     let previous = role
     setTerm(newTerm)
-    if previous == .leader { leadershipLost() }
+    if leading != nil { leadershipLost() }
     role = .follower
-    commitNotificationDeadline = nil
-    progress.removeAll()
     votes.removeAll()
     if newLeader == nil { lastLeaderContact = nil }
     setLeader(newLeader)
@@ -132,28 +130,26 @@ extension RaftCore {
     votes.removeAll()
     setLeader(id)
     lastLeaderContact = now
-    progress.removeAll()
+    var progress = ProgressMap()
     for member in membership.members where member != id {
       progress[member] = newProgress()
     }
-    heartbeatDeadline = now + heartbeatInterval
-    checkQuorumDeadline = now + electionMaximum
-    uncommittedBytes = 0
-    transferTarget = nil
-    leaseRevoked = false
-    roundSentAt.removeAll()
-    pendingReads.removeAll()
-    recentOrigins.removeAll()
+    // Forwarded proposals that an earlier leader appended may arrive again: the origins in the
+    // log's tail keep them from being appended twice.
+    var recentOrigins = RecentOrigins(capacity: 4096)
     let scanFrom = log.lastIndex > 4096 ? log.lastIndex - 4096 : 0
     for entry in log.entries(from: scanFrom + 1, through: log.lastIndex, maxCount: .max, maxBytes: .max) {
       if let origin = entry.origin { recentOrigins.insert(origin) }
     }
+    leading = LeaderState(
+      progress: progress, heartbeatDeadline: now + heartbeatInterval,
+      checkQuorumDeadline: now + electionMaximum, recentOrigins: recentOrigins)
     emit(.stateChanged(from: previous, to: .leader))
     emit(.leader(term: term))
     // Raft §8: a new leader commits a no-op entry of its own term, which commits everything
     // before it (Figure 8) and lets reads know the commit index.
     log.appendAsLeader(LogEntry(index: log.lastIndex + 1, term: term, payload: .noop))
-    appendsDue = true
+    leading!.appendsDue = true
     maybeCommit()
   }
 }

@@ -108,13 +108,13 @@ extension RaftCore {
       emit(.leave(left))
     }
     emit(.membershipChanged(next))
-    if role == .leader {
-      for member in next.members where member != id && progress[member] == nil {
-        progress[member] = newProgress()
-      }
-      for member in progress.members where !next.contains(member) {
-        progress[member] = nil
-      }
+    guard leading != nil else { return }
+    for member in next.members where member != id && leading!.progress[member] == nil {
+      let fresh = newProgress()
+      leading!.progress[member] = fresh
+    }
+    for member in leading!.progress.members where !next.contains(member) {
+      leading!.progress[member] = nil
     }
   }
 }

@@ -8,7 +8,7 @@ extension RaftCore {
   /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known.
   public mutating func readIndex(requestID: UInt64) throws(RaftError) {
     if role == .leader {
-      enqueueRead(PendingRead(requestID: requestID, requester: nil, round: 0, index: 0))
+      enqueueRead(LeaderState.PendingRead(requestID: requestID, requester: nil, round: 0, index: 0))
       return
     }
     guard let leader, leader != id else { throw .noLeader(leaderHint: nil) }
@@ -27,7 +27,7 @@ extension RaftCore {
   /// Leases rely on check-quorum (followers ignore vote requests while they hear from a leader);
   /// with it switched off, this always returns nil.
   public func leaseReadIndex(now readTime: UInt64) -> UInt64? {
-    guard role == .leader, configuration.checkQuorum, !leaseRevoked, committedInCurrentTerm else {
+    guard let leading, configuration.checkQuorum, !leading.leaseRevoked, committedInCurrentTerm else {
       return nil
     }
     let current = max(readTime, now)
@@ -35,8 +35,8 @@ extension RaftCore {
     for voter in membership.voters {
       if voter == id {
         times.append(current)
-      } else if let round = progress[voter]?.acknowledgedRound, round > 0,
-        let sentAt = roundSentAt[round]
+      } else if let round = leading.progress.read(voter, { $0.acknowledgedRound }), round > 0,
+        let sentAt = leading.roundSentAt[round]
       {
         times.append(sentAt)
       }
@@ -61,49 +61,54 @@ extension RaftCore {
         .readIndexResponse(ReadIndexResponse(requestID: request.requestID, index: nil, error: error)))
       return
     }
-    enqueueRead(PendingRead(requestID: request.requestID, requester: requester, round: 0, index: 0))
+    enqueueRead(
+      LeaderState.PendingRead(requestID: request.requestID, requester: requester, round: 0, index: 0))
   }
 
-  private mutating func enqueueRead(_ read: PendingRead) {
+  /// Takes a read on the leader.
+  private mutating func enqueueRead(_ read: LeaderState.PendingRead) {
     var read = read
     if committedInCurrentTerm { read.index = log.commitIndex }
     if membership.voters == [id], read.index > 0 {
       complete(read, .success(read.index))
       return
     }
-    pendingReads.append(read)
-    readRoundDue = true
+    leading!.pendingReads.append(read)
+    leading!.readRoundDue = true
   }
 
   /// Sends a heartbeat round for the reads that wait for one.
   mutating func startReadRound() {
-    guard pendingReads.contains(where: { $0.round == 0 }) else { return }
+    guard leading?.pendingReads.contains(where: { $0.round == 0 }) == true else { return }
     broadcastHeartbeat()
-    heartbeatDeadline = now + heartbeatInterval
-    for position in pendingReads.indices where pendingReads[position].round == 0 {
-      pendingReads[position].round = heartbeatRound
+    leading!.heartbeatDeadline = now + heartbeatInterval
+    let round = leading!.heartbeatRound
+    for position in leading!.pendingReads.indices where leading!.pendingReads[position].round == 0 {
+      leading!.pendingReads[position].round = round
     }
     confirmReads()
   }
 
   /// Gives waiting reads the commit index once the leader committed in its term.
   mutating func assignReadIndexes() {
-    guard !pendingReads.isEmpty, committedInCurrentTerm else { return }
-    for position in pendingReads.indices where pendingReads[position].index == 0 {
-      pendingReads[position].index = log.commitIndex
+    guard leading?.pendingReads.isEmpty == false, committedInCurrentTerm else { return }
+    let index = log.commitIndex
+    for position in leading!.pendingReads.indices where leading!.pendingReads[position].index == 0 {
+      leading!.pendingReads[position].index = index
     }
     confirmReads()
   }
 
   /// Completes the reads whose round a quorum has answered.
   mutating func confirmReads() {
-    guard !pendingReads.isEmpty else { return }
-    var waiting: [PendingRead] = []
-    for read in pendingReads {
+    guard leading?.pendingReads.isEmpty == false else { return }
+    let reads = leading!.pendingReads
+    var waiting: [LeaderState.PendingRead] = []
+    for read in reads {
       let confirmed =
         read.round > 0 && read.index > 0
         && Quorum.isActive(voters: membership.voters, me: id) {
-          (progress[$0]?.acknowledgedRound ?? 0) >= read.round
+          (leading!.progress.read($0) { $0.acknowledgedRound } ?? 0) >= read.round
         }
       if confirmed {
         complete(read, .success(read.index))
@@ -111,10 +116,10 @@ extension RaftCore {
         waiting.append(read)
       }
     }
-    pendingReads = waiting
+    leading!.pendingReads = waiting
   }
 
-  private mutating func complete(_ read: PendingRead, _ result: Result<UInt64, RaftError>) {
+  private mutating func complete(_ read: LeaderState.PendingRead, _ result: Result<UInt64, RaftError>) {
     if let requester = read.requester {
       let response: ReadIndexResponse
       switch result {
@@ -129,13 +134,11 @@ extension RaftCore {
     }
   }
 
-  /// The leader stepped down: pending reads fail, transfers end.
+  /// The leader stepped down: its leader state goes (with any transfer under way), and the reads
+  /// it had not confirmed fail.
   mutating func leadershipLost() {
-    let failed = pendingReads
-    pendingReads.removeAll()
+    let failed = leading?.pendingReads ?? []
+    leading = nil
     for read in failed { complete(read, .failure(.noLeader(leaderHint: nil))) }
-    transferTarget = nil
-    leaseRevoked = false
-    readRoundDue = false
   }
 }

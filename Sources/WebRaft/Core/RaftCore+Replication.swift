@@ -7,19 +7,14 @@
 extension RaftCore {
   // MARK: Proposals on the leader
 
-  /// Appends a proposal to the leader's log and returns its index.
+  /// Appends a proposal to the leader's log and returns its index. Only a leader calls it.
   mutating func appendProposal(_ payload: LogEntry.Payload, origin: ProposalOrigin?) throws(RaftError)
     -> UInt64
   {
     let entry = LogEntry(index: log.lastIndex + 1, term: term, payload: payload, origin: origin)
-    let size = entry.byteCount
-    if uncommittedBytes > 0, uncommittedBytes + size > configuration.maxUncommittedBytes {
-      throw .overloaded(uncommittedBytes: uncommittedBytes, limit: configuration.maxUncommittedBytes)
-    }
-    uncommittedBytes += size
+    try leading!.admitProposal(
+      size: entry.byteCount, origin: origin, limit: configuration.maxUncommittedBytes)
     log.appendAsLeader(entry)
-    if let origin { recentOrigins.insert(origin) }
-    appendsDue = true
     // No commit check here: an append changes neither the stable index nor any follower's match,
     // so it cannot move the commit index (a membership change checks after changing the voters).
     return entry.index
@@ -49,7 +44,7 @@ extension RaftCore {
   }
 
   mutating func handleForwardedProposal(_ proposal: ForwardedProposal, from sender: NodeID) {
-    guard role == .leader, transferTarget == nil, !isLeaving else {
+    guard role == .leader, leading?.transferTarget == nil, !isLeaving else {
       let error: RaftError =
         role == .leader
         ? .leadershipTransferInProgress
@@ -58,7 +53,7 @@ extension RaftCore {
       return
     }
     let origin = ProposalOrigin(node: sender, requestID: proposal.requestID)
-    if recentOrigins.contains(origin) { return }  // A duplicated message.
+    if leading!.recentOrigins.contains(origin) { return }  // A duplicated message.
     do {
       switch proposal.request {
       case .command(let command):
@@ -76,15 +71,18 @@ extension RaftCore {
   /// Sends every follower what it is missing, as far as its window allows.
   mutating func flushAppends() {
     // Every follower that can take an append gets one, carrying the commit index.
-    commitNotificationDeadline = nil
+    guard leading != nil else { return }
+    leading!.commitNotificationDeadline = nil
     // The log does not change while the appends go out, so followers that stand at the same index
     // (the usual case) share one array of entries instead of a copy each.
     var shared: (next: UInt64, batch: [LogEntry])?
-    for peer in progress.members {
+    for peer in leading!.progress.members {
       sendAppend(to: peer, allowEmpty: true, sharing: &shared)
       // Pipelining: keep sending while the window allows and entries remain.
       let lastIndex = log.lastIndex
-      while progress.read(peer, { $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex }) == true {
+      while leading!.progress.read(peer, { $0.state == .replicate && !$0.isPaused && $0.next <= lastIndex })
+        == true
+      {
         sendAppend(to: peer, allowEmpty: false, sharing: &shared)
       }
     }
@@ -101,12 +99,12 @@ extension RaftCore {
   private mutating func sendAppend(
     to peer: NodeID, allowEmpty: Bool, sharing shared: inout (next: UInt64, batch: [LogEntry])?
   ) {
-    guard let next = progress.read(peer, { $0.isPaused ? nil : $0.next }) ?? nil else { return }
+    guard let next = leading?.progress.read(peer, { $0.isPaused ? nil : $0.next }) ?? nil else { return }
     let previousIndex = next - 1
     guard let previousTerm = log.term(at: previousIndex) else {
       // The follower needs entries that were compacted away: send the snapshot instead.
       let snapshotIndex = log.snapshotIndex
-      progress.update(peer) { $0.becomeSnapshot(index: snapshotIndex) }
+      leading!.progress.update(peer) { $0.becomeSnapshot(index: snapshotIndex) }
       requestSnapshotChunk(for: peer)
       return
     }
@@ -122,7 +120,7 @@ extension RaftCore {
     if batch.isEmpty && !allowEmpty { return }
     let lastIndex = batch.last?.index ?? previousIndex
     let bytes = batch.reduce(0) { $0 + $1.byteCount }
-    progress.update(peer) { $0.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes) }
+    leading!.progress.update(peer) { $0.sent(lastIndex: lastIndex, entryCount: batch.count, bytes: bytes) }
     send(
       to: peer,
       .appendEntries(
@@ -134,23 +132,19 @@ extension RaftCore {
   /// Sends every follower a heartbeat of a new round (followers echo the round, which confirms
   /// reads and leases).
   mutating func broadcastHeartbeat() {
-    heartbeatRound += 1
-    roundSentAt[heartbeatRound] = now
-    if roundSentAt.count > 256 {
-      roundSentAt = roundSentAt.filter { $0.key + 128 > heartbeatRound }
-    }
-    for peer in progress.members {
-      guard let match = progress.read(peer, { $0.match }) else { continue }
-      send(to: peer, .heartbeat(Heartbeat(commit: min(match, log.commitIndex), readRound: heartbeatRound)))
+    guard let round = leading?.startHeartbeatRound(at: now) else { return }
+    for peer in leading!.progress.members {
+      guard let match = leading!.progress.read(peer, { $0.match }) else { continue }
+      send(to: peer, .heartbeat(Heartbeat(commit: min(match, log.commitIndex), readRound: round)))
     }
   }
 
   /// Steps down when a quorum has not answered within the last election timeout.
   mutating func checkQuorumActive() {
     let active = Quorum.isActive(voters: membership.voters, me: id) {
-      progress.read($0) { $0.recentActive } ?? false
+      leading?.progress.read($0) { $0.recentActive } ?? false
     }
-    progress.updateAll { $0.recentActive = false }
+    leading?.progress.updateAll { $0.recentActive = false }
     if !active {
       becomeFollower(term: term, leader: nil)
     }
@@ -161,7 +155,7 @@ extension RaftCore {
   mutating func handleAppendResponse(_ response: AppendEntriesResponse, from peer: NodeID) {
     if response.success {
       guard response.index <= log.lastIndex else { return }
-      let outcome = progress.update(peer) { entry -> (advanced: Bool, next: UInt64) in
+      let outcome = leading?.progress.update(peer) { entry -> (advanced: Bool, next: UInt64) in
         entry.recentActive = true
         let advanced = entry.acknowledge(response.index)
         if advanced && entry.state == .probe {
@@ -177,10 +171,11 @@ extension RaftCore {
         maybeSendTimeoutNow(to: peer)
         maybePromoteLearners()
       }
-      if outcome.next <= log.lastIndex { appendsDue = true }
+      // The commit may have ended this leadership (a removed leader steps down).
+      if outcome.next <= log.lastIndex { leading?.appendsDue = true }
     } else {
       let hint = backtrackHint(response)
-      let retry = progress.update(peer) { entry -> Bool in
+      let retry = leading?.progress.update(peer) { entry -> Bool in
         entry.recentActive = true
         return entry.reject(response.index, hint: hint)
       }
@@ -199,11 +194,11 @@ extension RaftCore {
   }
 
   mutating func handleHeartbeatResponse(_ response: HeartbeatResponse, from peer: NodeID) {
-    let round = heartbeatRound
+    guard let round = leading?.heartbeatRound else { return }
     let lastIndex = log.lastIndex
     let now = self.now
     let timeout = heartbeatTimeout
-    let outcome = progress.update(peer) { entry -> (resendChunk: Bool, match: UInt64) in
+    let outcome = leading!.progress.update(peer) { entry -> (resendChunk: Bool, match: UInt64) in
       entry.recentActive = true
       if response.readRound <= round {
         entry.acknowledgedRound = max(entry.acknowledgedRound, response.readRound)
@@ -238,26 +233,27 @@ extension RaftCore {
   /// Advances the commit index to the highest index a majority holds, counting only entries of
   /// the current term (§5.4.2, Figure 8).
   mutating func maybeCommit() {
-    guard role == .leader else { return }
+    guard leading != nil else { return }
     let stable = log.stableIndex
     let candidate = Quorum.committedIndex(voters: membership.voters) { voter in
-      voter == id ? stable : (progress.read(voter) { $0.match } ?? 0)
+      voter == id ? stable : (leading!.progress.read(voter) { $0.match } ?? 0)
     }
     guard candidate > log.commitIndex, candidate != .max, log.term(at: candidate) == term else {
       return
     }
     let previous = log.commitIndex
     _ = log.commit(to: candidate)
+    var committedBytes = 0
     for index in (previous + 1)...candidate {
-      if let entry = log.entry(at: index), entry.term == term { uncommittedBytes -= entry.byteCount }
+      if let entry = log.entry(at: index), entry.term == term { committedBytes += entry.byteCount }
     }
-    if uncommittedBytes < 0 { uncommittedBytes = 0 }
+    leading!.uncommittedBytes = max(leading!.uncommittedBytes - committedBytes, 0)
     // Followers learn the new commit index from the next append; if none goes out soon, from an
     // append sent just for it.
     if commitNotificationDelay == 0 {
-      appendsDue = true
-    } else if commitNotificationDeadline == nil {
-      commitNotificationDeadline = now + commitNotificationDelay
+      leading!.appendsDue = true
+    } else if leading!.commitNotificationDeadline == nil {
+      leading!.commitNotificationDeadline = now + commitNotificationDelay
     }
     // Reads that waited for the first commit of this term get their index.
     assignReadIndexes()
@@ -267,7 +263,9 @@ extension RaftCore {
       let removal = membershipEntries.last, removal.index <= log.commitIndex
     {
       flushAppends()
-      if let successor = mostUpToDateVoter(), progress[successor]?.match == log.lastIndex {
+      if let successor = mostUpToDateVoter(),
+        leading!.progress.read(successor, { $0.match }) == log.lastIndex
+      {
         send(to: successor, .timeoutNow)
       }
       becomeFollower(term: term, leader: nil)
@@ -278,20 +276,25 @@ extension RaftCore {
 
   /// Promotes learners that joined to become voters once they hold everything committed.
   mutating func maybePromoteLearners() {
-    guard role == .leader, transferTarget == nil, !membership.learnersToPromote.isEmpty else { return }
+    guard leading != nil, leading!.transferTarget == nil, !membership.learnersToPromote.isEmpty else {
+      return
+    }
     if uncommittedMembershipEntry != nil { return }
     guard log.term(at: log.commitIndex) == term else { return }
     for learner in membership.learnersToPromote.sorted() {
-      guard let entry = progress[learner], entry.match >= log.commitIndex else { continue }
+      guard let match = leading!.progress.read(learner, { $0.match }), match >= log.commitIndex else {
+        continue
+      }
       _ = try? appendMembership(membership.promoting(learner), origin: nil)
       return
     }
   }
 
-  /// The voter (other than this node) whose log is known to be longest.
+  /// The voter (other than this node) whose log is known to be longest; only a leader knows.
   func mostUpToDateVoter() -> NodeID? {
-    membership.voters.filter { $0 != id }.sorted().max { lhs, rhs in
-      (progress[lhs]?.match ?? 0) < (progress[rhs]?.match ?? 0)
+    guard let progress = leading?.progress else { return nil }
+    return membership.voters.filter { $0 != id }.sorted().max { lhs, rhs in
+      (progress.read(lhs) { $0.match } ?? 0) < (progress.read(rhs) { $0.match } ?? 0)
     }
   }
 }

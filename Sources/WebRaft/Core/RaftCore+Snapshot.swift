@@ -49,7 +49,7 @@ extension RaftCore {
   public mutating func sendSnapshotChunk(
     to peer: NodeID, metadata: SnapshotMetadata, totalSize: UInt64, offset: UInt64, data: Data
   ) {
-    guard role == .leader, var entry = progress[peer], entry.state == .snapshot,
+    guard var entry = leading?.progress[peer], entry.state == .snapshot,
       offset == entry.snapshotOffset
     else { return }
     if metadata.index != entry.snapshotIndex {
@@ -57,12 +57,12 @@ extension RaftCore {
       entry.snapshotIndex = metadata.index
       if offset != 0 {
         entry.snapshotOffset = 0
-        progress[peer] = entry
+        leading!.progress[peer] = entry
         requestSnapshotChunk(for: peer)
         return
       }
     }
-    progress[peer] = entry
+    leading!.progress[peer] = entry
     let done = offset + UInt64(data.count) >= totalSize
     send(
       to: peer,
@@ -71,22 +71,22 @@ extension RaftCore {
   }
 
   mutating func requestSnapshotChunk(for peer: NodeID) {
-    guard var entry = progress[peer], entry.state == .snapshot else { return }
+    guard var entry = leading?.progress[peer], entry.state == .snapshot else { return }
     entry.snapshotRequestedAt = now
-    progress[peer] = entry
+    leading!.progress[peer] = entry
     snapshotChunkRequests.append(
       SnapshotChunkRequest(
         peer: peer, offset: entry.snapshotOffset, maxLength: configuration.snapshotChunkSize))
   }
 
   mutating func handleSnapshotResponse(_ response: InstallSnapshotResponse, from peer: NodeID) {
-    guard var entry = progress[peer] else { return }
+    guard var entry = leading?.progress[peer] else { return }
     entry.recentActive = true
     if response.done {
       guard response.snapshotIndex <= log.lastIndex else { return }
       _ = entry.acknowledge(response.snapshotIndex)
       if entry.state == .snapshot { entry.becomeProbe() }
-      progress[peer] = entry
+      leading!.progress[peer] = entry
       maybeCommit()
       sendAppend(to: peer, allowEmpty: true)
       return
@@ -104,12 +104,12 @@ extension RaftCore {
         || (response.nextOffset == 0 && entry.snapshotOffset > 0)
         || (entry.snapshotResent && response.nextOffset != entry.snapshotOffset)
     else {
-      progress[peer] = entry
+      leading!.progress[peer] = entry
       return
     }
     entry.snapshotResent = false
     entry.snapshotOffset = response.nextOffset
-    progress[peer] = entry
+    leading!.progress[peer] = entry
     requestSnapshotChunk(for: peer)
   }
 

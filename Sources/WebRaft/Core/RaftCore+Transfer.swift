@@ -10,7 +10,7 @@ extension RaftCore {
   ///   ``RaftError/leadershipTransferFailed(_:)`` when the target is not a voter.
   public mutating func transferLeadership(to target: NodeID?) throws(RaftError) {
     guard role == .leader else { throw .notLeader(leader: leader) }
-    if transferTarget != nil { throw .leadershipTransferInProgress }
+    if leading?.transferTarget != nil { throw .leadershipTransferInProgress }
     let chosen: NodeID
     if let target {
       chosen = target
@@ -23,9 +23,9 @@ extension RaftCore {
     guard membership.voters.contains(chosen) else {
       throw .leadershipTransferFailed("\(chosen) is not a voter of the cluster")
     }
-    transferTarget = chosen
-    transferDeadline = now + electionMaximum + heartbeatTimeout
-    if progress[chosen]?.match == log.lastIndex {
+    leading!.transferTarget = chosen
+    leading!.transferDeadline = now + electionMaximum + heartbeatTimeout
+    if leading!.progress.read(chosen, { $0.match }) == log.lastIndex {
       maybeSendTimeoutNow(to: chosen)
     } else {
       sendAppend(to: chosen, allowEmpty: true)
@@ -39,17 +39,18 @@ extension RaftCore {
   var isLeaving: Bool { role == .leader && !isVoter }
 
   /// The node leadership is being handed to, if a transfer is under way.
-  public var leadershipTransferTarget: NodeID? { transferTarget }
+  public var leadershipTransferTarget: NodeID? { leading?.transferTarget }
 
   /// Tells the transfer target to campaign once its log matches the leader's.
   mutating func maybeSendTimeoutNow(to peer: NodeID) {
-    guard transferTarget == peer, progress[peer]?.match == log.lastIndex else { return }
-    leaseRevoked = true
+    guard leading?.transferTarget == peer, leading?.progress.read(peer, { $0.match }) == log.lastIndex
+    else { return }
+    leading!.leaseRevoked = true
     send(to: peer, .timeoutNow)
   }
 
   /// Gives up a transfer that did not finish in time; proposals are taken again.
   mutating func abortTransfer() {
-    transferTarget = nil
+    leading?.transferTarget = nil
   }
 }

@@ -39,15 +39,13 @@ public struct RaftCore: Sendable {
   var baseMembership: Membership
   /// The membership entries after the snapshot point, oldest first.
   var membershipEntries: [MembershipAt] = []
-  /// What the leader knows of each other member.
-  var progress = ProgressMap()
+  /// What this node keeps while it leads; nil in every other role.
+  var leading: LeaderState?
   /// Votes received in the current election.
   var votes: [NodeID: Bool] = [:]
   var random: SplitMix64
 
   var electionDeadline: UInt64 = 0
-  var heartbeatDeadline: UInt64 = 0
-  var checkQuorumDeadline: UInt64 = 0
   /// When this node last heard from the leader of its term.
   var lastLeaderContact: UInt64?
   /// Until when this node grants no vote (with check-quorum). It may have acknowledged a leader
@@ -63,33 +61,6 @@ public struct RaftCore: Sendable {
   var storedHardState: HardState
   /// What the outstanding `Ready` handed out, to be confirmed by `advance()`.
   var handedOut: HandedOut?
-  /// The leader has entries or a commit index to send.
-  var appendsDue = false
-  /// When the leader sends followers an advanced commit index that no append carried yet.
-  var commitNotificationDeadline: UInt64?
-  /// Payload bytes of this leader's proposals not yet committed.
-  var uncommittedBytes = 0
-  /// Origins of recently appended forwarded proposals, so that a duplicated message is appended once.
-  var recentOrigins = RecentOrigins(capacity: 4096)
-
-  // Leadership transfer (leader only).
-  /// The node leadership is being handed to.
-  var transferTarget: NodeID?
-  /// When an unfinished transfer is abandoned.
-  var transferDeadline: UInt64 = 0
-  /// Set once `timeoutNow` went to a transfer target: another node may lead soon, so this
-  /// leader's lease is void for the rest of its leadership.
-  var leaseRevoked = false
-
-  // Reads (leader: rounds and pending reads; everyone: results to hand out).
-  /// The number of the latest heartbeat broadcast; followers echo it.
-  var heartbeatRound: UInt64 = 0
-  /// When recent heartbeat rounds were sent (leader clock), for leases.
-  var roundSentAt: [UInt64: UInt64] = [:]
-  /// Reads waiting for a quorum to confirm a heartbeat round.
-  var pendingReads: [PendingRead] = []
-  /// A read is waiting for a new heartbeat round.
-  var readRoundDue = false
   /// Read results for the next `Ready`.
   var readStates: [ReadState] = []
 
@@ -100,17 +71,6 @@ public struct RaftCore: Sendable {
   var snapshotChunks: [InstallSnapshot] = []
   /// Chunks to read and send, for the next `Ready`.
   var snapshotChunkRequests: [SnapshotChunkRequest] = []
-
-  /// A read waiting for its heartbeat round to be confirmed by a quorum.
-  struct PendingRead: Hashable, Sendable {
-    var requestID: UInt64
-    /// The follower that asked, or nil for a read on this node.
-    var requester: NodeID?
-    /// The heartbeat round that confirms the read; 0 until one is sent.
-    var round: UInt64
-    /// The commit index when the read was confirmed possible.
-    var index: UInt64
-  }
 
   /// A snapshot being received.
   struct IncomingSnapshot: Hashable, Sendable {
@@ -226,21 +186,17 @@ public struct RaftCore: Sendable {
 
   /// When the core next needs ``tick(now:)`` (logical milliseconds).
   public var nextDeadline: UInt64 {
-    switch role {
-    case .leader:
-      let timers =
-        configuration.checkQuorum ? min(heartbeatDeadline, checkQuorumDeadline) : heartbeatDeadline
-      return min(timers, commitNotificationDeadline ?? .max)
-    case .follower, .preCandidate, .candidate:
-      return electionDeadline
-    }
+    guard let leading else { return electionDeadline }
+    let heartbeat = leading.heartbeatDeadline
+    let timers = configuration.checkQuorum ? min(heartbeat, leading.checkQuorumDeadline) : heartbeat
+    return min(timers, leading.commitNotificationDeadline ?? .max)
   }
 
   /// A snapshot of the node's state for status pages and tests.
   public var status: RaftStatus {
     var followers: [NodeID: RaftStatus.Follower] = [:]
-    if role == .leader {
-      for (peer, entry) in progress.all {
+    if let leading {
+      for (peer, entry) in leading.progress.all {
         followers[peer] = RaftStatus.Follower(
           matchIndex: entry.match, nextIndex: entry.next, state: entry.state.rawValue,
           inflight: entry.inflights.count)
@@ -258,26 +214,26 @@ public struct RaftCore: Sendable {
   /// followers and candidates, heartbeats and the quorum check on leaders.
   public mutating func tick(now newNow: UInt64) {
     if newNow > now { now = newNow }
-    switch role {
-    case .leader:
-      if let deadline = commitNotificationDeadline, now >= deadline {
-        appendsDue = true
-      }
-      if now >= heartbeatDeadline {
-        heartbeatDeadline = now + heartbeatInterval
-        broadcastHeartbeat()
-      }
-      if transferTarget != nil, now >= transferDeadline {
-        abortTransfer()
-      }
-      if configuration.checkQuorum, now >= checkQuorumDeadline {
-        checkQuorumDeadline = now + electionMaximum
-        checkQuorumActive()
-      }
-    case .follower, .preCandidate, .candidate:
+    guard leading != nil else {
       if now >= electionDeadline {
         electionTimedOut()
       }
+      return
+    }
+    if let deadline = leading!.commitNotificationDeadline, now >= deadline {
+      leading!.appendsDue = true
+    }
+    if now >= leading!.heartbeatDeadline {
+      leading!.heartbeatDeadline = now + heartbeatInterval
+      broadcastHeartbeat()
+    }
+    if leading!.transferTarget != nil, now >= leading!.transferDeadline {
+      abortTransfer()
+    }
+    // Last: the check may step down.
+    if configuration.checkQuorum, now >= leading!.checkQuorumDeadline {
+      leading!.checkQuorumDeadline = now + electionMaximum
+      checkQuorumActive()
     }
   }
 
@@ -316,7 +272,7 @@ public struct RaftCore: Sendable {
     -> ProposalTicket
   {
     if role == .leader {
-      if transferTarget != nil || isLeaving { throw .leadershipTransferInProgress }
+      if leading?.transferTarget != nil || isLeaving { throw .leadershipTransferInProgress }
       let index = try appendProposal(.command(command), origin: nil)
       return .appended(index: index, term: term)
     }
@@ -336,7 +292,7 @@ public struct RaftCore: Sendable {
     throws(RaftError) -> ProposalTicket
   {
     if role == .leader {
-      if transferTarget != nil { throw .leadershipTransferInProgress }
+      if leading?.transferTarget != nil { throw .leadershipTransferInProgress }
       let index = try appendMembershipChange(change, origin: nil)
       return .appended(index: index, term: term)
     }
@@ -364,7 +320,7 @@ public struct RaftCore: Sendable {
     if handedOut != nil { return false }
     return !outbox.isEmpty || !pendingEvents.isEmpty || !pendingRejections.isEmpty
       || !readStates.isEmpty || !snapshotChunks.isEmpty || !snapshotChunkRequests.isEmpty
-      || (role == .leader && (appendsDue || readRoundDue)) || termOrVoteUnstored
+      || leading?.appendsDue == true || leading?.readRoundDue == true || termOrVoteUnstored
       || log.stableIndex < log.lastIndex || log.commitIndex > log.appliedIndex
   }
 
@@ -372,12 +328,12 @@ public struct RaftCore: Sendable {
   /// confirmed with ``advance()`` yet.
   public mutating func ready() -> Ready? {
     guard handedOut == nil else { return nil }
-    if role == .leader, appendsDue {
-      appendsDue = false
+    if leading?.appendsDue == true {
+      leading!.appendsDue = false
       flushAppends()
     }
-    if role == .leader, readRoundDue {
-      readRoundDue = false
+    if leading?.readRoundDue == true {
+      leading!.readRoundDue = false
       startReadRound()
     }
     let current = hardState
@@ -497,38 +453,5 @@ public struct RaftCore: Sendable {
     term = newTerm
     votedFor = nil
     emit(.termChanged(newTerm))
-  }
-}
-
-/// A bounded set of recently seen proposal origins.
-struct RecentOrigins: Hashable, Sendable {
-  private var members: Set<ProposalOrigin> = []
-  private var order: [ProposalOrigin] = []
-  private var oldest = 0
-  let capacity: Int
-
-  init(capacity: Int) {
-    self.capacity = capacity
-  }
-
-  func contains(_ origin: ProposalOrigin) -> Bool {
-    members.contains(origin)
-  }
-
-  mutating func insert(_ origin: ProposalOrigin) {
-    guard members.insert(origin).inserted else { return }
-    if order.count < capacity {
-      order.append(origin)
-    } else {
-      members.remove(order[oldest])
-      order[oldest] = origin
-      oldest = (oldest + 1) % capacity
-    }
-  }
-
-  mutating func removeAll() {
-    members.removeAll()
-    order.removeAll()
-    oldest = 0
   }
 }
