@@ -68,3 +68,41 @@ struct GracefulShutdownTests {
     await cluster.shutdown()
   }
 }
+
+@Suite("Runtime: a proposal ends as soon as its fate is known")
+struct ProposalFateRuntimeTests {
+  @Test("a cut-off leader's proposals fail with proposalDropped soon after it rejoins, not at their timeout")
+  func cutOffLeaderProposalsAreDropped() async throws {
+    let cluster = try await RuntimeCluster(["a", "b", "c"])
+    let old = try await cluster.leader()
+    _ = try await cluster.nodes[old]!.propose(Data("before".utf8))
+    cluster.network.isolate(old)
+    let node = cluster.nodes[old]!
+    let outcomes = (0..<3).map { number in
+      Task { () -> RaftError? in
+        do {
+          _ = try await node.propose(Data("cut-off \(number)".utf8))
+          return nil
+        } catch let error as RaftError {
+          return error
+        } catch {
+          return .cancelled
+        }
+      }
+    }
+    let others = cluster.members.filter { $0 != old }
+    let next = try await cluster.leader(among: others)
+    _ = try await cluster.nodes[next]!.propose(Data("new leader".utf8))
+    let healed = ContinuousClock.now
+    cluster.network.heal()
+    for outcome in outcomes {
+      guard case .proposalDropped? = await outcome.value else {
+        Issue.record("a cut-off proposal ended with \(String(describing: await outcome.value))")
+        continue
+      }
+    }
+    // The proposal timeout is 5 s: the fate is known within a few heartbeats of healing.
+    #expect(ContinuousClock.now - healed < .seconds(2))
+    await cluster.shutdown()
+  }
+}

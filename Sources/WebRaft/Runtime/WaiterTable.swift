@@ -53,14 +53,6 @@ struct WaiterTable {
   private var waiters: [UInt64: Waiter] = [:]
   private var conditions: [ConditionWaiter] = []
 
-  /// Whether nobody waits.
-  var isEmpty: Bool { waiters.isEmpty }
-
-  /// Whether `requestID` still waits.
-  func contains(_ requestID: UInt64) -> Bool {
-    waiters[requestID] != nil
-  }
-
   /// Adds a waiter.
   mutating func register(_ waiter: Waiter, requestID: UInt64) {
     waiters[requestID] = waiter
