@@ -19,12 +19,12 @@ extension ClusterSimulator {
         continue
       }
       let followers = nodes.filter { other in
-        guard let otherCore = other.core, core.membership.voters.contains(other.id),
+        guard let otherCore = other.core, core.membership.allVoters.contains(other.id),
           other.id == node.id || canReach(node.id, other.id)
         else { return false }
         return otherCore.term == core.term && otherCore.leader == node.id
-      }.count
-      guard followers >= core.membership.quorum else { continue }
+      }.map(\.id)
+      guard core.membership.isQuorum(Set(followers)) else { continue }
       if best == nil || core.term > best!.term { best = (node.id, core.term) }
     }
     return best?.id
@@ -39,8 +39,8 @@ extension ClusterSimulator {
   /// Whether `id` can reach a quorum of the voters it knows, itself included, both ways.
   func reachesQuorum(_ id: NodeID) -> Bool {
     guard let membership = core(of: id)?.membership else { return false }
-    let reachable = membership.voters.filter { $0 == id || (isUp($0) && canReach(id, $0)) }.count
-    return reachable >= membership.quorum
+    let reachable = membership.allVoters.filter { $0 == id || (isUp($0) && canReach(id, $0)) }
+    return membership.isQuorum(reachable)
   }
 
   /// The running, connected nodes that believe they lead.

@@ -145,7 +145,25 @@ extension ClusterSimulator {
     try makeProposal(command: Data(), change: change, on: id)
   }
 
+  /// Proposes several membership changes made together on `id` (a joint change when more than
+  /// one voter comes or goes), followed like a command.
+  ///
+  /// - Throws: ``SimulationFailure`` if the step violates an invariant (a refused change is not an
+  ///   error: its status says why).
+  @discardableResult
+  public func proposeMembershipChanges(_ changes: [MembershipChange], on id: NodeID)
+    throws(SimulationFailure) -> SimulatedProposal.ID
+  {
+    try makeProposal(command: Data(), changes: changes, on: id)
+  }
+
   private func makeProposal(command: Data, change: MembershipChange?, on id: NodeID)
+    throws(SimulationFailure) -> SimulatedProposal.ID
+  {
+    try makeProposal(command: command, changes: change.map { [$0] } ?? [], single: true, on: id)
+  }
+
+  private func makeProposal(command: Data, changes: [MembershipChange], single: Bool = false, on id: NodeID)
     throws(SimulationFailure) -> SimulatedProposal.ID
   {
     let node = node(id)
@@ -154,7 +172,7 @@ extension ClusterSimulator {
     let proposalID = SimulatedProposal.ID(position)
     proposals.append(
       SimulatedProposal(
-        id: proposalID, node: id, command: command, membershipChange: change, requestID: requestID,
+        id: proposalID, node: id, command: command, membershipChanges: changes, requestID: requestID,
         time: now, ticket: nil, status: .pending))
     guard node.isUp else {
       proposals[position].status = .failed(.shutdown)
@@ -165,14 +183,17 @@ extension ClusterSimulator {
     node.driver!.tick(now: localTime(of: node))
     do {
       let ticket: ProposalTicket
-      if let change {
+      if single, let change = changes.first {
         ticket = try node.driver!.proposeMembershipChange(change, requestID: requestID, deadline: nil)
+      } else if !changes.isEmpty {
+        ticket = try node.driver!.proposeMembershipChanges(changes, requestID: requestID, deadline: nil)
       } else {
         ticket = try node.driver!.propose(command, requestID: requestID, deadline: nil)
       }
       proposals[position].ticket = ticket
       note(
-        .propose, node.position, "propose \(proposalID) \(change.map { "\($0)" } ?? "") on \(id): \(ticket)")
+        .propose, node.position,
+        "propose \(proposalID) \(changes.isEmpty ? "" : "\(changes)") on \(id): \(ticket)")
     } catch {
       proposals[position].status = .failed(error)
       note(.proposeRefused, node.position, "propose \(proposalID) on \(id) refused: \(error)")

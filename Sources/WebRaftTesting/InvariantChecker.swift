@@ -15,6 +15,8 @@
 ///   entry that only lived in the memory of a node that then crashed never existed for the others:
 ///   a single-node leader whose new term was not yet durable may create another entry with the
 ///   same index and term after a restart, and that is not a violation.
+/// - **Quorum commits**: an entry a leader commits is held durably by a majority of its voters,
+///   and while the configuration is joint by a majority of the outgoing voters as well.
 /// - **Leader completeness**: an entry that any node knew committed while in term T is in the log
 ///   of every leader of term T or later.
 /// - **State machine safety**: no two nodes apply different entries at one index, and nothing is
@@ -99,6 +101,7 @@ public struct InvariantChecker {
   /// The running state hash after each applied index, as the first node to reach it had it.
   private var stateHashAt: [UInt64: UInt64] = [:]
   private var acknowledgements: [Acknowledgement] = []
+  private var durableLogs = DurableLogs()
 
   /// Creates a checker for a cluster of `nodes`.
   public init(seed: UInt64, nodes: [NodeID]) {
@@ -188,6 +191,7 @@ public struct InvariantChecker {
       try checkEntry(entry, expectedIndex: entry.index, previousTerm: previous, on: node, remember: true)
       previous = entry.term
     }
+    durableLogs.stored(entries, on: node)
   }
 
   /// Records a durable write of `hardState` on `node`: the durable term never goes back, and a
@@ -270,6 +274,7 @@ public struct InvariantChecker {
     let hash = contents.reduce(0) { Self.stateHash($0, adding: $1) }
     try checkStateHash(hash, at: metadata.index, of: "\(who)'s snapshot at index \(metadata.index)")
     if let node {
+      durableLogs.snapshotHeld(through: metadata.index, on: node)
       let at = try position(of: node)
       records[at].nextApply = metadata.index + 1
       records[at].stateHash = hash
@@ -475,6 +480,9 @@ public struct InvariantChecker {
       throw failure("\(core.id)'s commit index went back from \(seen) to \(commit)")
     }
     guard commit > seen else { return }
+    if core.role == .leader, let term = core.term(at: commit), term == core.term {
+      try checkQuorumHolds(index: commit, term: term, leader: core.id, membership: core.membership)
+    }
     for index in (seen + 1)...commit {
       guard let term = core.term(at: index) else { continue }
       if let known = committed[index] {
@@ -492,6 +500,21 @@ public struct InvariantChecker {
       }
     }
     records[at].commitSeen = commit
+  }
+
+  /// Checks that the entry a leader just committed is held durably by a majority of its voters,
+  /// and while the configuration is joint, by a majority of the outgoing voters too (§4.3).
+  private func checkQuorumHolds(index: UInt64, term: UInt64, leader: NodeID, membership: Membership)
+    throws(SimulationFailure)
+  {
+    let holders = Set(
+      membership.allVoters.filter { durableLogs.holds(index: index, term: term, on: $0) })
+    guard !membership.isQuorum(holders) else { return }
+    let kind = membership.isJoint ? "joint configuration" : "configuration"
+    throw failure(
+      "\(leader) committed index \(index) of term \(term) held durably only by \(holders.sorted()); "
+        + "its \(kind) has voters \(membership.voters.sorted())"
+        + (membership.isJoint ? " and outgoing voters \(membership.outgoingVoters.sorted())" : ""))
   }
 
   /// Checks that a leader holds every entry committed in its term or before, and every proposal

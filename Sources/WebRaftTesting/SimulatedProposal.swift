@@ -46,8 +46,14 @@ public struct SimulatedProposal: Hashable, Sendable {
   public let node: NodeID
   /// The command (empty for a membership change).
   public let command: Data
-  /// The membership change, when the proposal is one.
-  public let membershipChange: MembershipChange?
+  /// The membership changes, when the proposal is a change (several: proposed together).
+  public let membershipChanges: [MembershipChange]
+  /// The membership change, when the proposal is a single one.
+  public var membershipChange: MembershipChange? {
+    membershipChanges.count == 1 ? membershipChanges[0] : nil
+  }
+  /// Whether the proposal is a membership change rather than a command.
+  public var isMembershipChange: Bool { !membershipChanges.isEmpty }
   /// The request identifier given to the core (unique in the simulator).
   public let requestID: UInt64
   /// The simulated time of the proposal, in milliseconds.

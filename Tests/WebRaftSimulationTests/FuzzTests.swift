@@ -45,6 +45,9 @@ struct FuzzTests {
     let readsAndTransfers = Int.random(in: 0..<3, using: &setup) == 0
     let faultRate = [0.2, 0.4, 0.7, 1.0].randomElement(using: &setup)!
     let changesMembership = size >= 2 && Int.random(in: 0..<4, using: &setup) == 0
+    // Drawn apart from `setup`, so that seeds without joint changes keep the runs they had.
+    var jointSetup = SplitMix64(seed: seed ^ 0x4A01_4A01_4A01_4A01)
+    let jointChanges = changesMembership && size >= 3 && Int.random(in: 0..<2, using: &jointSetup) == 0
     // Commit indexes sent at once (the paper) or carried by the next append.
     configuration.commitNotificationDelay = .milliseconds([0, 2, 2, 10].randomElement(using: &setup)!)
     let simulator = try ClusterSimulator(seed: seed, nodes: size, configuration: configuration)
@@ -70,7 +73,11 @@ struct FuzzTests {
         try repair(simulator)
       }
       if changesMembership, simulator.randomInt(0..<100) < 20 {
-        try changeMembership(simulator)
+        if jointChanges, simulator.randomInt(0..<2) == 0 {
+          try changeMembershipJointly(simulator)
+        } else {
+          try changeMembership(simulator)
+        }
       }
       if snapshotInterval != nil, simulator.randomInt(0..<100) < 5 {
         try simulator.requestSnapshot(on: simulator.node(simulator.randomInt(0..<size)))
@@ -206,6 +213,31 @@ struct FuzzTests {
     try simulator.proposeMembershipChange(change, on: on)
   }
 
+  /// Proposes two or three random changes at once, which go through a joint configuration when
+  /// more than one voter comes or goes: additions (voters at once, or learners), removals,
+  /// promotions and demotions; on the leader or on a random node, which forwards.
+  static func changeMembershipJointly(_ simulator: ClusterSimulator) throws {
+    guard let leader = simulator.currentLeader(), let membership = simulator.core(of: leader)?.membership
+    else { return }
+    var targets = simulator.nodeIDs
+    var changes: [MembershipChange] = []
+    for _ in 0..<(2 + simulator.randomInt(0..<2)) where !targets.isEmpty {
+      let target = targets.remove(at: simulator.randomInt(0..<targets.count))
+      let coin = simulator.randomInt(0..<2) == 0
+      if membership.voters.contains(target) {
+        changes.append(coin ? .remove(target) : .demote(target))
+      } else if membership.learners.contains(target) {
+        changes.append(coin ? .remove(target) : .promote(target))
+      } else {
+        changes.append(coin ? .addLearner(target) : .addVoter(target))
+      }
+    }
+    let on =
+      simulator.randomInt(0..<3) == 0
+      ? simulator.node(simulator.randomInt(0..<simulator.nodeIDs.count)) : leader
+    try simulator.proposeMembershipChanges(changes, on: on)
+  }
+
   /// Makes every node a voter again, one change at a time.
   static func restoreMembership(_ simulator: ClusterSimulator) throws {
     for _ in 0..<100 {
@@ -214,7 +246,7 @@ struct FuzzTests {
         continue
       }
       let missing = simulator.nodeIDs.filter { !core.membership.voters.contains($0) }
-      if missing.isEmpty, core.commitIndex == core.lastIndex { return }
+      if missing.isEmpty, !core.membership.isJoint, core.commitIndex == core.lastIndex { return }
       if let first = missing.first {
         try simulator.proposeMembershipChange(.addVoter(first), on: leader)
       }

@@ -163,3 +163,34 @@ struct InvariantCheckerTests {
     }
   }
 }
+
+@Suite("Simulation: the invariant checker sees commits without a durable quorum")
+struct QuorumCommitCheckTests {
+  /// A one-voter leader that has committed its first entry, and that entry.
+  private func committedLeader() throws -> (RaftCore, [LogEntry]) {
+    let state = PersistentState(
+      hardState: HardState(term: 0, votedFor: nil, commitIndex: 0),
+      snapshot: SnapshotMetadata(index: 0, term: 0, membership: Membership(voters: ["n1"])), entries: [])
+    var leader = try RaftCore(id: "n1", state: state, seed: 1)
+    leader.tick(now: 1000)
+    let entries = leader.ready()?.entries ?? []
+    leader.advance()
+    return (leader, entries)
+  }
+
+  @Test("a leader's commit that no majority stores durably is reported; a stored one is not")
+  func commitWithoutDurableQuorum() throws {
+    let (leader, entries) = try committedLeader()
+    #expect(leader.role == .leader && leader.commitIndex >= 1 && !entries.isEmpty)
+    var unstored = InvariantChecker(seed: 99, nodes: ["n1"])
+    do {
+      try unstored.observe(leader)
+      Issue.record("no violation reported for a commit nobody stored")
+    } catch {
+      #expect(error.description.contains("held durably only by"), "\(error)")
+    }
+    var stored = InvariantChecker(seed: 99, nodes: ["n1"])
+    try stored.stored(entries, after: 0, on: "n1")
+    try stored.observe(leader)
+  }
+}

@@ -40,9 +40,9 @@ extension ClusterSimulator {
   }
 
   /// Checks that every acknowledged proposal's command was applied by every running node.
-  func requireAcknowledgedEverywhere() throws {
-    let acknowledged = acknowledgedProposals.map { proposal($0) }.filter { $0.membershipChange == nil }
-    for id in nodeIDs where isUp(id) {
+  func requireAcknowledgedEverywhere(among members: Set<NodeID>? = nil) throws {
+    let acknowledged = acknowledgedProposals.map { proposal($0) }.filter { !$0.isMembershipChange }
+    for id in nodeIDs where isUp(id) && members?.contains(id) != false {
       let applied = Set(appliedCommands(of: id))
       for record in acknowledged where !applied.contains(record.command) {
         throw failure(

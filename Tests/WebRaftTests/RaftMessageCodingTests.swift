@@ -21,6 +21,12 @@ private let sampleMessages: [RaftMessage] = {
       origin: ProposalOrigin(node: "n2", requestID: .max)),
     LogEntry(index: 10, term: 3, payload: .membership(membership)),
     LogEntry(index: 11, term: 3, payload: .command(Data())),
+    LogEntry(
+      index: 12, term: 3,
+      payload: .membership(
+        Membership(
+          voters: ["n2", "n3", "n5"], learners: ["n1"], attributes: ["n5": ["address": "n5:7000"]],
+          outgoingVoters: ["n1", "n2", "n3"]))),
   ]
   let bodies: [RaftMessage.Body] = [
     .voteRequest(VoteRequest(preVote: false, lastLogIndex: 10, lastLogTerm: 3)),
@@ -50,6 +56,12 @@ private let sampleMessages: [RaftMessage] = {
       ForwardedProposal(requestID: 13, request: .membershipChange(.addVoter("n5", attributes: ["a": "b"])))),
     .proposal(ForwardedProposal(requestID: 14, request: .membershipChange(.addLearner("n6")))),
     .proposal(ForwardedProposal(requestID: 15, request: .membershipChange(.remove("n2")))),
+    .proposal(
+      ForwardedProposal(
+        requestID: 16,
+        request: .membershipChanges([
+          .addVoter("n7", attributes: ["a": "b"]), .promote("n6"), .demote("n1"), .remove("n3"),
+        ]))),
     .proposalRejected(ProposalRejection(requestID: 16, error: .overloaded(uncommittedBytes: 10, limit: 5))),
   ]
   return bodies.enumerated().map { offset, body in

@@ -106,6 +106,10 @@ public enum RaftBinaryCodec {
       case .membershipChange(let change):
         writer.write(byte: 1)
         encode(change, into: &writer)
+      case .membershipChanges(let changes):
+        writer.write(byte: 2)
+        writer.write(varint: UInt64(changes.count))
+        for change in changes { encode(change, into: &writer) }
       }
     case .proposalRejected(let rejection):
       writer.write(byte: MessageKind.proposalRejected.rawValue)
@@ -198,6 +202,12 @@ public enum RaftBinaryCodec {
       switch try reader.readByte() {
       case 0: request = .command(try reader.readData())
       case 1: request = .membershipChange(try decodeMembershipChange(from: &reader))
+      case 2:
+        let count = try reader.readCount(minimumSize: 2)
+        var changes: [MembershipChange] = []
+        changes.reserveCapacity(count)
+        for _ in 0..<count { changes.append(try decodeMembershipChange(from: &reader)) }
+        request = .membershipChanges(changes)
       case let other: throw .malformedMessage("unknown proposal kind \(other)")
       }
       body = .proposal(ForwardedProposal(requestID: requestID, request: request))
@@ -318,6 +328,10 @@ public enum RaftBinaryCodec {
 
   /// Appends a membership.
   public static func encode(_ membership: Membership, into writer: inout BinaryWriter) {
+    if membership.isJoint {
+      writer.write(varint: jointMembershipMarker)
+      writeIDs(membership.outgoingVoters, into: &writer)
+    }
     writeIDs(membership.voters, into: &writer)
     writeIDs(membership.learners, into: &writer)
     let attributed = membership.attributes.sorted { $0.key < $1.key }
@@ -331,6 +345,12 @@ public enum RaftBinaryCodec {
 
   /// Decodes a membership.
   public static func decodeMembership(from reader: inout BinaryReader) throws(RaftError) -> Membership {
+    var outgoingVoters: Set<NodeID> = []
+    var peek = reader
+    if try peek.readVarint() == jointMembershipMarker {
+      reader = peek
+      outgoingVoters = try readIDs(from: &reader)
+    }
     let voters = try readIDs(from: &reader)
     let learners = try readIDs(from: &reader)
     let count = try reader.readCount(minimumSize: 2)
@@ -341,8 +361,14 @@ public enum RaftBinaryCodec {
     }
     let learnersToPromote = try readIDs(from: &reader)
     return Membership(
-      voters: voters, learners: learners, attributes: attributes, learnersToPromote: learnersToPromote)
+      voters: voters, learners: learners, attributes: attributes, learnersToPromote: learnersToPromote,
+      outgoingVoters: outgoingVoters)
   }
+
+  /// Marks a joint membership, whose outgoing voters come first. It cannot be the voter count that
+  /// starts every other membership (no message holds 2^62 of anything), so memberships written
+  /// before joint configurations existed read as they always did.
+  static let jointMembershipMarker: UInt64 = 1 << 62
 
   /// Appends a membership change.
   public static func encode(_ change: MembershipChange, into writer: inout BinaryWriter) {
@@ -353,6 +379,12 @@ public enum RaftBinaryCodec {
       writeOptional(attributes, into: &writer) { writeAttributes($0, into: &$1) }
     case .remove(let member):
       writer.write(byte: 2)
+      writer.write(string: member.rawValue)
+    case .promote(let member):
+      writer.write(byte: 3)
+      writer.write(string: member.rawValue)
+    case .demote(let member):
+      writer.write(byte: 4)
       writer.write(string: member.rawValue)
     }
   }
@@ -372,6 +404,10 @@ public enum RaftBinaryCodec {
         ? .addVoter(member, attributes: attributes) : .addLearner(member, attributes: attributes)
     case 2:
       return .remove(member)
+    case 3:
+      return .promote(member)
+    case 4:
+      return .demote(member)
     default:
       throw .malformedMessage("unknown membership change kind \(kind)")
     }

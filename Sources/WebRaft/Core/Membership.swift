@@ -1,10 +1,17 @@
 /// The members of a cluster: who votes, who only follows, and what the user attached to each.
 ///
-/// Membership changes travel through the replicated log as entries, one server at a time (Raft
-/// dissertation §4.1). A node uses the latest membership in its log, committed or not.
-public struct Membership: Hashable, Sendable, Codable {
-  /// The members whose acknowledgement counts towards a quorum and who may become leader.
+/// Membership changes travel through the replicated log as entries (Raft dissertation §4). A node
+/// uses the latest membership in its log, committed or not. A change of one voter takes one entry
+/// (§4.1); a change of several voters at once goes through a *joint* configuration (§4.3), in which
+/// ``outgoingVoters`` holds the voters being left and every decision needs a majority of both
+/// sets.
+public struct Membership: Hashable, Sendable {
+  /// The members whose acknowledgement counts towards a quorum and who may become leader. While
+  /// the configuration is joint, these are the voters of the configuration being entered.
   public var voters: Set<NodeID>
+  /// The voters of the configuration being left, while the configuration is joint (§4.3); empty
+  /// otherwise. A member may be both an outgoing voter and a learner: a voter being demoted.
+  public var outgoingVoters: Set<NodeID>
   /// Members that receive the log but do not vote (read replicas, or nodes catching up).
   public var learners: Set<NodeID>
   /// Free-form attributes per member, replicated with the membership (for example the addresses a
@@ -19,9 +26,11 @@ public struct Membership: Hashable, Sendable, Codable {
     voters: Set<NodeID>,
     learners: Set<NodeID> = [],
     attributes: [NodeID: [String: String]] = [:],
-    learnersToPromote: Set<NodeID> = []
+    learnersToPromote: Set<NodeID> = [],
+    outgoingVoters: Set<NodeID> = []
   ) {
     self.voters = voters
+    self.outgoingVoters = outgoingVoters
     self.learners = learners.subtracting(voters)
     self.attributes = attributes
     self.learnersToPromote = learnersToPromote.intersection(self.learners)
@@ -30,42 +39,34 @@ public struct Membership: Hashable, Sendable, Codable {
   /// An empty membership: a node that knows no cluster yet (it waits to be added).
   public static let empty = Membership(voters: [])
 
-  /// Every member, voter or learner.
-  public var members: Set<NodeID> { voters.union(learners) }
+  /// Whether this is a joint configuration: the cluster is moving from ``outgoingVoters`` to
+  /// ``voters``, and needs a majority of each.
+  public var isJoint: Bool { !outgoingVoters.isEmpty }
 
-  /// Whether `id` is a voter or a learner.
+  /// Every node that votes in this configuration: the voters, and the outgoing voters while joint.
+  public var allVoters: Set<NodeID> { outgoingVoters.isEmpty ? voters : voters.union(outgoingVoters) }
+
+  /// Every member: voters, outgoing voters and learners.
+  public var members: Set<NodeID> { allVoters.union(learners) }
+
+  /// Whether `id` is a member of any kind.
   public func contains(_ id: NodeID) -> Bool {
-    voters.contains(id) || learners.contains(id)
+    voters.contains(id) || learners.contains(id) || outgoingVoters.contains(id)
   }
 
-  /// The number of voters that form a majority.
-  public var quorum: Int { voters.count / 2 + 1 }
+  /// Whether `nodes` hold a majority of the voters, and of the outgoing voters while joint: enough
+  /// to elect a leader or commit an entry.
+  public func isQuorum(_ nodes: Set<NodeID>) -> Bool {
+    func majority(of set: Set<NodeID>) -> Bool { set.intersection(nodes).count >= set.count / 2 + 1 }
+    return majority(of: voters) && (outgoingVoters.isEmpty || majority(of: outgoingVoters))
+  }
 
-  /// The membership after applying `change`, or an error saying why the change does not apply.
-  public func applying(_ change: MembershipChange) throws(RaftError) -> Membership {
+  /// The configuration this joint one leads to: the same members with the outgoing voters gone.
+  /// The leader appends it once the joint entry has committed.
+  public var leavingJoint: Membership {
     var next = self
-    switch change {
-    case .addVoter(let id, let attributes):
-      if voters.contains(id) { throw .membershipChangeRejected("\(id) is already a voter") }
-      // A new node starts as a learner; a learner stays one. The leader promotes either once it
-      // has caught up: a voter that lags behind would count in quorums it cannot help form.
-      next.learners.insert(id)
-      next.learnersToPromote.insert(id)
-      if let attributes { next.attributes[id] = attributes }
-    case .addLearner(let id, let attributes):
-      if contains(id) { throw .membershipChangeRejected("\(id) is already a member") }
-      next.learners.insert(id)
-      if let attributes { next.attributes[id] = attributes }
-    case .remove(let id):
-      if !contains(id) { throw .membershipChangeRejected("\(id) is not a member") }
-      if voters == [id] {
-        throw .membershipChangeRejected("\(id) is the last voter; a cluster cannot be emptied")
-      }
-      next.voters.remove(id)
-      next.learners.remove(id)
-      next.learnersToPromote.remove(id)
-      next.attributes[id] = nil
-    }
+    next.outgoingVoters = []
+    next.attributes = next.attributes.filter { next.contains($0.key) }
     return next
   }
 
@@ -80,16 +81,31 @@ public struct Membership: Hashable, Sendable, Codable {
   }
 }
 
-/// A single-server change of the cluster membership.
-public enum MembershipChange: Hashable, Sendable, Codable {
-  /// Adds a voting member (the seed's `join(address)`): a new node joins as a learner, and the
-  /// leader promotes it once it has caught up; so does a learner, which is promoted once it has
-  /// caught up too.
-  case addVoter(NodeID, attributes: [String: String]? = nil)
-  /// Adds a non-voting member that receives the log.
-  case addLearner(NodeID, attributes: [String: String]? = nil)
-  /// Removes a member, voter or learner (the seed's `leave(address)`).
-  case remove(NodeID)
+extension Membership: Codable {
+  private enum CodingKeys: String, CodingKey {
+    case voters, outgoingVoters, learners, attributes, learnersToPromote
+  }
+
+  /// Decodes a membership; fields added after the first version may be missing.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      voters: try container.decode(Set<NodeID>.self, forKey: .voters),
+      learners: try container.decodeIfPresent(Set<NodeID>.self, forKey: .learners) ?? [],
+      attributes: try container.decodeIfPresent([NodeID: [String: String]].self, forKey: .attributes) ?? [:],
+      learnersToPromote: try container.decodeIfPresent(Set<NodeID>.self, forKey: .learnersToPromote) ?? [],
+      outgoingVoters: try container.decodeIfPresent(Set<NodeID>.self, forKey: .outgoingVoters) ?? [])
+  }
+
+  /// Encodes a membership.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(voters, forKey: .voters)
+    if !outgoingVoters.isEmpty { try container.encode(outgoingVoters, forKey: .outgoingVoters) }
+    try container.encode(learners, forKey: .learners)
+    try container.encode(attributes, forKey: .attributes)
+    try container.encode(learnersToPromote, forKey: .learnersToPromote)
+  }
 }
 
 extension Membership: ExpressibleByArrayLiteral {

@@ -57,3 +57,52 @@ enum Quorum {
     return count >= voters.count / 2 + 1
   }
 }
+
+// A joint configuration (dissertation §4.3) decides with a majority of each of its two voter
+// sets: an index is committed when both majorities hold it, an election is won when both
+// majorities granted and lost when either refused, a leader is active when both answered.
+extension Quorum {
+  /// The highest index that a majority of each voter set of `membership` holds.
+  static func committedIndex(in membership: Membership, match: (NodeID) -> UInt64) -> UInt64 {
+    let incoming = committedIndex(voters: membership.voters, match: match)
+    guard membership.isJoint else { return incoming }
+    return min(incoming, committedIndex(voters: membership.outgoingVoters, match: match))
+  }
+
+  /// Counts the votes in `membership`, joint or not.
+  static func voteResult(in membership: Membership, votes: [NodeID: Bool]) -> VoteResult {
+    let incoming = voteResult(voters: membership.voters, votes: votes)
+    guard membership.isJoint else { return incoming }
+    let outgoing = voteResult(voters: membership.outgoingVoters, votes: votes)
+    if incoming == .lost || outgoing == .lost { return .lost }
+    if incoming == .won && outgoing == .won { return .won }
+    return .pending
+  }
+
+  /// Whether the members in `active` (plus `me`) form a majority of each voter set.
+  static func isActive(in membership: Membership, me: NodeID, active: (NodeID) -> Bool) -> Bool {
+    guard isActive(voters: membership.voters, me: me, active: active) else { return false }
+    return !membership.isJoint || isActive(voters: membership.outgoingVoters, me: me, active: active)
+  }
+
+  /// The latest time by which a majority of `voters` had answered, given each voter's last
+  /// answer time (nil: never answered); nil when no majority has answered.
+  static func majorityTime(voters: Set<NodeID>, time: (NodeID) -> UInt64?) -> UInt64? {
+    var times: [UInt64] = []
+    times.reserveCapacity(voters.count)
+    for voter in voters { if let value = time(voter) { times.append(value) } }
+    let majority = voters.count / 2 + 1
+    guard !voters.isEmpty, times.count >= majority else { return nil }
+    times.sort(by: >)
+    return times[majority - 1]
+  }
+
+  /// ``majorityTime(voters:time:)`` for `membership`: the earlier of its two voter sets' while
+  /// joint.
+  static func majorityTime(in membership: Membership, time: (NodeID) -> UInt64?) -> UInt64? {
+    guard let incoming = majorityTime(voters: membership.voters, time: time) else { return nil }
+    guard membership.isJoint else { return incoming }
+    guard let outgoing = majorityTime(voters: membership.outgoingVoters, time: time) else { return nil }
+    return min(incoming, outgoing)
+  }
+}

@@ -17,9 +17,9 @@ extension RaftCore {
   /// previous membership and need this node, to vote or to lead and commit its removal; a node
   /// that held back could leave the cluster without a leader for good (simulator fuzzer seed 326).
   var isPromotable: Bool {
-    if membership.voters.contains(id) { return true }
+    if membership.allVoters.contains(id) { return true }
     guard uncommittedMembershipEntry != nil else { return false }
-    return membershipBeforeLatestEntry.voters.contains(id)
+    return membershipBeforeLatestEntry.allVoters.contains(id)
   }
 
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
@@ -68,7 +68,7 @@ extension RaftCore {
     let request = VoteRequest(
       preVote: preVote, lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm,
       leadershipTransfer: leadershipTransfer)
-    for voter in membership.voters.sorted() where voter != id {
+    for voter in membership.allVoters.sorted() where voter != id {
       send(to: voter, .voteRequest(request), term: preVote ? term + 1 : term)
     }
     tallyVotes()
@@ -110,7 +110,7 @@ extension RaftCore {
   }
 
   private mutating func tallyVotes() {
-    switch Quorum.voteResult(voters: membership.voters, votes: votes) {
+    switch Quorum.voteResult(in: membership, votes: votes) {
     case .won:
       if role == .preCandidate {
         becomeCandidate()

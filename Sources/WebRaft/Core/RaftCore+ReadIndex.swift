@@ -31,21 +31,14 @@ extension RaftCore {
       return nil
     }
     let current = max(readTime, now)
-    var times: [UInt64] = []
-    for voter in membership.voters {
-      if voter == id {
-        times.append(current)
-      } else if let round = leading.progress.read(voter, { $0.acknowledgedRound }), round > 0,
-        let sentAt = leading.roundSentAt[round]
-      {
-        times.append(sentAt)
-      }
+    let confirmed = Quorum.majorityTime(in: membership) { voter -> UInt64? in
+      if voter == id { return current }
+      guard let round = leading.progress.read(voter, { $0.acknowledgedRound }), round > 0 else { return nil }
+      return leading.roundSentAt[round]
     }
-    let quorum = membership.quorum
-    guard times.count >= quorum else { return nil }
-    times.sort(by: >)
+    guard let confirmed else { return nil }
     let drift = configuration.maxClockDrift.wholeMilliseconds
-    let leaseEnd = times[quorum - 1] + heartbeatTimeout - drift
+    let leaseEnd = confirmed + heartbeatTimeout - drift
     return current < leaseEnd ? log.commitIndex : nil
   }
 
@@ -69,7 +62,7 @@ extension RaftCore {
   private mutating func enqueueRead(_ read: LeaderState.PendingRead) {
     var read = read
     if committedInCurrentTerm { read.index = log.commitIndex }
-    if membership.voters == [id], read.index > 0 {
+    if membership.allVoters == [id], read.index > 0 {
       complete(read, .success(read.index))
       return
     }
@@ -107,7 +100,7 @@ extension RaftCore {
     for read in reads {
       let confirmed =
         read.round > 0 && read.index > 0
-        && Quorum.isActive(voters: membership.voters, me: id) {
+        && Quorum.isActive(in: membership, me: id) {
           (leading!.progress.read($0) { $0.acknowledgedRound } ?? 0) >= read.round
         }
       if confirmed {

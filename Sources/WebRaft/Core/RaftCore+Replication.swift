@@ -21,20 +21,20 @@ extension RaftCore {
   }
 
   /// Appends a membership change; it takes effect at once (dissertation §4.1).
-  mutating func appendMembershipChange(_ change: MembershipChange, origin: ProposalOrigin?)
+  mutating func appendMembershipChange(_ changes: [MembershipChange], origin: ProposalOrigin?)
     throws(RaftError) -> UInt64
   {
-    if uncommittedMembershipEntry != nil { throw .membershipChangeInProgress }
+    if uncommittedMembershipEntry != nil || membership.isJoint { throw .membershipChangeInProgress }
     // A new leader must commit an entry of its own term before it changes the membership, or an
     // uncommitted change of an earlier leader could be lost (the single-server change bug).
     if log.term(at: log.commitIndex) != term {
       throw .membershipChangeInProgress
     }
-    return try appendMembership(membership.applying(change), origin: origin)
+    return try appendMembership(membership.transition(for: changes), origin: origin)
   }
 
   /// Appends `next` as the new membership; it takes effect at once.
-  private mutating func appendMembership(_ next: Membership, origin: ProposalOrigin?) throws(RaftError)
+  mutating func appendMembership(_ next: Membership, origin: ProposalOrigin?) throws(RaftError)
     -> UInt64
   {
     let index = try appendProposal(.membership(next), origin: origin)
@@ -59,7 +59,9 @@ extension RaftCore {
       case .command(let command):
         _ = try appendProposal(.command(command), origin: origin)
       case .membershipChange(let change):
-        _ = try appendMembershipChange(change, origin: origin)
+        _ = try appendMembershipChange([change], origin: origin)
+      case .membershipChanges(let changes):
+        _ = try appendMembershipChange(changes, origin: origin)
       }
     } catch {
       send(to: sender, .proposalRejected(ProposalRejection(requestID: proposal.requestID, error: error)))
@@ -141,7 +143,7 @@ extension RaftCore {
 
   /// Steps down when a quorum has not answered within the last election timeout.
   mutating func checkQuorumActive() {
-    let active = Quorum.isActive(voters: membership.voters, me: id) {
+    let active = Quorum.isActive(in: membership, me: id) {
       leading?.progress.read($0) { $0.recentActive } ?? false
     }
     leading?.progress.updateAll { $0.recentActive = false }
@@ -235,7 +237,7 @@ extension RaftCore {
   mutating func maybeCommit() {
     guard leading != nil else { return }
     let stable = log.stableIndex
-    let candidate = Quorum.committedIndex(voters: membership.voters) { voter in
+    let candidate = Quorum.committedIndex(in: membership) { voter in
       voter == id ? stable : (leading!.progress.read(voter) { $0.match } ?? 0)
     }
     guard candidate > log.commitIndex, candidate != .max, log.term(at: candidate) == term else {
@@ -259,7 +261,7 @@ extension RaftCore {
     assignReadIndexes()
     // A leader removed from the cluster steps down once its removal is committed (§4.2.2),
     // handing leadership to the most up-to-date voter so that nobody waits for a timeout.
-    if !membership.voters.contains(id),
+    if !membership.voters.contains(id), !membership.isJoint,
       let removal = membershipEntries.last, removal.index <= log.commitIndex
     {
       flushAppends()
@@ -271,12 +273,24 @@ extension RaftCore {
       becomeFollower(term: term, leader: nil)
       return
     }
+    maybeLeaveJoint()
     maybePromoteLearners()
+  }
+
+  /// Leaves a joint configuration once its entry has committed (§4.3): appends the configuration
+  /// it leads to. A new leader does the same once an entry of its term has committed.
+  mutating func maybeLeaveJoint() {
+    guard leading != nil, membership.isJoint, uncommittedMembershipEntry == nil,
+      log.term(at: log.commitIndex) == term
+    else { return }
+    _ = try? appendMembership(membership.leavingJoint, origin: nil)
   }
 
   /// Promotes learners that joined to become voters once they hold everything committed.
   mutating func maybePromoteLearners() {
-    guard leading != nil, leading!.transferTarget == nil, !membership.learnersToPromote.isEmpty else {
+    guard leading != nil, leading!.transferTarget == nil, !membership.learnersToPromote.isEmpty,
+      !membership.isJoint
+    else {
       return
     }
     if uncommittedMembershipEntry != nil { return }

@@ -192,6 +192,12 @@ public struct RaftCore: Sendable {
     return min(timers, leading.commitNotificationDeadline ?? .max)
   }
 
+  /// On a leader, the highest index known to be stored on `member`; nil elsewhere, or for a node
+  /// that is not a member.
+  public func matchIndex(of member: NodeID) -> UInt64? {
+    leading?.progress.read(member) { $0.match }
+  }
+
   /// A snapshot of the node's state for status pages and tests.
   public var status: RaftStatus {
     var followers: [NodeID: RaftStatus.Follower] = [:]
@@ -283,23 +289,39 @@ public struct RaftCore: Sendable {
     return .forwarded(to: target)
   }
 
-  /// Proposes a single-server membership change (the seed's `join` and `leave`).
+  /// Proposes a single-server membership change (the original WebRaft's `join` and `leave`).
   ///
-  /// - Throws: ``RaftError/membershipChangeInProgress`` while another change is uncommitted or
-  ///   the leader has not committed an entry of its term yet; ``RaftError/membershipChangeRejected(_:)``
-  ///   when the change does not apply to the membership.
+  /// - Throws: ``RaftError/membershipChangeInProgress`` while another change is uncommitted, the
+  ///   configuration is joint, or the leader has not committed an entry of its term yet;
+  ///   ``RaftError/membershipChangeRejected(_:)`` when the change does not apply to the membership.
   public mutating func proposeMembershipChange(_ change: MembershipChange, requestID: UInt64)
     throws(RaftError) -> ProposalTicket
   {
+    try proposeMembershipRequest(.membershipChange(change), changes: [change], requestID: requestID)
+  }
+
+  /// Proposes several membership changes made together. When more than one voter comes or goes,
+  /// the cluster goes through a joint configuration (dissertation §4.3): the entry appended puts
+  /// the joint configuration in force, and the leader appends the new configuration once it has
+  /// committed. Additions and promotions make voters at once (add new nodes as learners first).
+  ///
+  /// - Throws: as ``proposeMembershipChange(_:requestID:)``.
+  public mutating func proposeMembershipChanges(_ changes: [MembershipChange], requestID: UInt64)
+    throws(RaftError) -> ProposalTicket
+  {
+    try proposeMembershipRequest(.membershipChanges(changes), changes: changes, requestID: requestID)
+  }
+
+  private mutating func proposeMembershipRequest(
+    _ request: ForwardedProposal.Request, changes: [MembershipChange], requestID: UInt64
+  ) throws(RaftError) -> ProposalTicket {
     if role == .leader {
       if leading?.transferTarget != nil { throw .leadershipTransferInProgress }
-      let index = try appendMembershipChange(change, origin: nil)
+      let index = try appendMembershipChange(changes, origin: nil)
       return .appended(index: index, term: term)
     }
     let target = try forwardTarget()
-    send(
-      to: target,
-      .proposal(ForwardedProposal(requestID: requestID, request: .membershipChange(change))))
+    send(to: target, .proposal(ForwardedProposal(requestID: requestID, request: request)))
     return .forwarded(to: target)
   }
 

@@ -269,6 +269,9 @@ public struct ForwardedProposal: Hashable, Sendable, Codable {
     case command(Data)
     /// A membership change.
     case membershipChange(MembershipChange)
+    /// Several membership changes made together (a joint change when more than one voter comes
+    /// or goes).
+    case membershipChanges([MembershipChange])
   }
 }
 

@@ -168,6 +168,19 @@ public struct RaftDriver: Sendable {
     return ticket
   }
 
+  /// Proposes several membership changes made together (a joint change when more than one voter
+  /// comes or goes) and tracks them like a command. The request settles when the entry that
+  /// carries them is applied; while joint, the leader then leaves the joint configuration on its
+  /// own (``RaftNode`` waits for that too).
+  public mutating func proposeMembershipChanges(
+    _ changes: [MembershipChange], requestID: UInt64, deadline: UInt64?
+  ) throws(RaftError) -> ProposalTicket {
+    let ticket = try core.proposeMembershipChanges(changes, requestID: requestID)
+    tracker.proposed(
+      requestID: requestID, ticket: ticket, deadline: deadline, lostAfter: core.now + forwardLostAfter)
+    return ticket
+  }
+
   /// Asks for a ReadIndex read; it is resolved ``RequestOutcome/readable(index:)`` once the state
   /// machine reached its read index, or as soon as the index is confirmed when `untilApplied` is
   /// false (for callers that wait for the state machine themselves).

@@ -389,7 +389,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
 
   /// Waits until `condition` holds (checked at once, then whenever the state it depends on
   /// changes), failing with `timeoutError` after `deadline`.
-  private func waitFor(
+  func waitFor(
     _ condition: ConditionWaiter.Condition, deadline: UInt64, timeoutError: RaftError
   ) async throws -> ConditionWaiter.Outcome {
     if let failure { throw failure }
@@ -406,7 +406,7 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     guard waiters.hasConditions else { return }
     waiters.checkConditions(
       membership: appliedMembership, leader: core.leader, snapshotIndex: core.snapshotIndex,
-      now: nowMilliseconds)
+      now: nowMilliseconds, matchIndex: { core.matchIndex(of: $0) })
   }
 
   /// Takes a snapshot of everything this node has applied now, stores it and compacts the log up
@@ -446,13 +446,22 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
 
   /// Makes a single-server membership change; returns once it is committed and applied here.
   public func changeMembership(_ change: MembershipChange) async throws {
+    try await submitMembership([change], single: true)
+  }
+
+  /// Proposes membership changes and returns once the entry that carries them is applied here.
+  func submitMembership(_ changes: [MembershipChange], single: Bool) async throws {
     if let failure { throw failure }
     let requestID = makeRequestID()
     let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         do {
-          _ = try driver.proposeMembershipChange(change, requestID: requestID, deadline: deadline)
+          if single {
+            _ = try driver.proposeMembershipChange(changes[0], requestID: requestID, deadline: deadline)
+          } else {
+            _ = try driver.proposeMembershipChanges(changes, requestID: requestID, deadline: deadline)
+          }
           waiters.register(.membership(continuation), requestID: requestID)
           scheduleDrain()
         } catch {

@@ -32,6 +32,11 @@ struct ConditionWaiter {
     case otherLeader(NodeID)
     /// The node's snapshot covers at least this index.
     case snapshot(atLeast: UInt64)
+    /// The applied membership is not joint (the leader left the joint configuration).
+    case notJoint
+    /// On the leader, each of these members stores the log up to the index; fails when this node
+    /// stops leading.
+    case caughtUp(Set<NodeID>, through: UInt64)
   }
 
   /// What the caller is resumed with: the new leader, the promoted member, or the snapshot index.
@@ -82,7 +87,8 @@ struct WaiterTable {
   /// Resumes the callers whose condition holds in `membership` with `leader` known; fails those
   /// whose member left `membership`, and those whose deadline passed by `now`.
   mutating func checkConditions(
-    membership: Membership, leader: NodeID?, snapshotIndex: UInt64, now: UInt64
+    membership: Membership, leader: NodeID?, snapshotIndex: UInt64, now: UInt64,
+    matchIndex: (NodeID) -> UInt64? = { _ in nil }
   ) {
     guard !conditions.isEmpty else { return }
     conditions.removeAll { waiter in
@@ -105,6 +111,21 @@ struct WaiterTable {
       case .snapshot(let index):
         if snapshotIndex >= index {
           waiter.continuation.resume(returning: .index(snapshotIndex))
+          return true
+        }
+      case .notJoint:
+        if !membership.isJoint {
+          waiter.continuation.resume(returning: .index(0))
+          return true
+        }
+      case .caughtUp(let members, let index):
+        let matches = members.map(matchIndex)
+        if matches.contains(where: { $0 == nil }) {
+          waiter.continuation.resume(throwing: RaftError.notLeader(leader: leader))
+          return true
+        }
+        if matches.allSatisfy({ $0! >= index }) {
+          waiter.continuation.resume(returning: .index(index))
           return true
         }
       }
