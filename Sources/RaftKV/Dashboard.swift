@@ -60,6 +60,7 @@ public enum Dashboard {
         <span>term <b id="term">–</b></span>
         <span>commit index <b id="commit">–</b></span>
         <span>members <b id="count">–</b></span>
+        <span id="joint" hidden>joint: old <b id="joint-old">–</b> → new <b id="joint-new">–</b></span>
         <span class="muted" id="updated">connecting…</span>
       </div>
     </header>
@@ -147,6 +148,13 @@ public enum Dashboard {
       const term = Math.max(0, ...statuses.map(s => s.term));
       const commit = Math.max(0, ...statuses.map(s => s.commitIndex));
       $("leader").textContent = leader ? leader.id : "none";
+      // A joint configuration, as the leader (or else any node) reports it.
+      const joint = (leader && leader.joint) || (statuses.find(s => s.joint) || {}).joint;
+      $("joint").hidden = !joint;
+      if (joint) {
+        $("joint-old").textContent = joint.old.join(", ");
+        $("joint-new").textContent = joint.new.join(", ");
+      }
       $("term").textContent = statuses.length ? term : "–";
       $("commit").textContent = statuses.length ? commit : "–";
       $("count").textContent = ids.length;

@@ -51,6 +51,7 @@ struct KVHTTPRoutes: Sendable {
     router.get("/status", use: timed("status", status))
     router.post("/members", use: timed("members", addMember))
     router.delete("/members/:id", use: timed("members", removeMember))
+    router.post("/members/change", use: timed("members", changeMembers))
     router.post("/transfer-leadership", use: timed("transfer", transferLeadership))
     router.post("/snapshot", use: timed("snapshot", snapshot))
     router.get("/metrics", use: timed("metrics", metricsPage))
@@ -126,7 +127,7 @@ struct KVHTTPRoutes: Sendable {
     return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
   }
 
-  private func json<Value: Encodable>(_ value: Value, status: HTTPResponse.Status = .ok) throws -> Response {
+  func json<Value: Encodable>(_ value: Value, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let body = try encoder.encode(value)
@@ -296,64 +297,6 @@ struct KVHTTPRoutes: Sendable {
     return response
   }
 
-  private struct AddMemberRequest: Decodable {
-    var id: String
-    var raft: String
-    var http: String?
-  }
-
-  @Sendable func addMember(_ request: Request, _ context: Context) async throws -> Response {
-    let body = try await body(of: request, limit: 64 * 1024)
-    let decoded: AddMemberRequest
-    do {
-      decoded = try JSONDecoder().decode(AddMemberRequest.self, from: Data(body.readableBytesView))
-    } catch {
-      throw KVRequestError(
-        .badRequest,
-        "the body must be JSON {\"id\": \"n4\", \"raft\": \"host:port\", \"http\": \"host:port\"}")
-    }
-    guard !decoded.id.isEmpty, decoded.id.utf8.count <= 256 else {
-      throw KVRequestError(.badRequest, "the member id must be 1 to 256 bytes long")
-    }
-    guard TCPTransport.PeerAddress(decoded.raft) != nil else {
-      throw KVRequestError(.badRequest, "raft must be host:port, got \"\(decoded.raft)\"")
-    }
-    if let http = decoded.http, KVEndpoint(url: http) == nil {
-      throw KVRequestError(.badRequest, "http must be host:port, got \"\(http)\"")
-    }
-    let member = NodeID(decoded.id)
-    let addresses = MemberAddresses(
-      raft: decoded.raft, http: decoded.http.flatMap { KVEndpoint(url: $0)?.description })
-    let node = service.node
-    do {
-      try await service.perform { try await node.join(member, attributes: addresses.attributes) }
-    } catch RaftError.membershipChangeRejected(let reason) {
-      // A retried join whose first attempt went through: the member already votes.
-      guard await node.membership.voters.contains(member) else {
-        throw KVRequestError(.conflict, "membership change rejected: \(reason)")
-      }
-    }
-    return try json(await service.status().members)
-  }
-
-  @Sendable func removeMember(_ request: Request, _ context: Context) async throws -> Response {
-    guard let raw = context.parameters.get("id"), let id = Self.percentDecode(raw[...]), !id.isEmpty else {
-      throw KVRequestError(.badRequest, "missing member id")
-    }
-    let member = NodeID(id)
-    let node = service.node
-    guard await node.membership.contains(member) else {
-      throw KVRequestError(.notFound, "\(id) is not a member")
-    }
-    do {
-      try await service.perform { try await node.leave(member) }
-    } catch RaftError.membershipChangeRejected(let reason) {
-      guard await node.membership.contains(member) else { return try json(await service.status().members) }
-      throw KVRequestError(.conflict, "membership change rejected: \(reason)")
-    }
-    return try json(await service.status().members)
-  }
-
   /// Takes a snapshot of this node's state now and answers `{"index": N}`, the index it ends at.
   @Sendable func snapshot(_ request: Request, _ context: Context) async throws -> Response {
     let index = try await service.node.snapshot()
@@ -388,6 +331,15 @@ struct KVHTTPRoutes: Sendable {
       return try json(["leader": leader.rawValue])
     }
     // Only the leader can hand over: ask it.
+    return try await forwardToLeader(request, path: "/transfer-leadership", body: body, status: status)
+  }
+
+  /// Sends `request` (with `body`) to the leader's HTTP address and answers what it answers: for
+  /// operations only the leader can carry out. A request that was already forwarded is not
+  /// forwarded again.
+  func forwardToLeader(
+    _ request: Request, path: String, body: ByteBuffer, status: RaftStatus, timeout: Duration? = nil
+  ) async throws -> Response {
     guard request.headers[.forwardedBy] == nil else {
       throw KVRequestError(.serviceUnavailable, "this node is not the leader", retryAfter: 1)
     }
@@ -400,11 +352,11 @@ struct KVHTTPRoutes: Sendable {
       throw KVRequestError(
         .serviceUnavailable, "the leader \(leader) has no known HTTP address", retryAfter: 1)
     }
-    let client = KVHTTPClient(endpoint: endpoint, timeout: service.requestTimeout)
+    let client = KVHTTPClient(endpoint: endpoint, timeout: timeout ?? service.requestTimeout)
     defer { Task { await client.close() } }
     let answer = try await client.request(
-      .POST, "/transfer-leadership",
-      headers: [("Content-Type", "application/json"), ("X-Raftkv-Forwarded-By", node.id.rawValue)],
+      .POST, path,
+      headers: [("Content-Type", "application/json"), ("X-Raftkv-Forwarded-By", service.node.id.rawValue)],
       body: body)
     return Response(
       status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
@@ -437,7 +389,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
 
   private static let knownPaths: [(prefix: String, exact: Bool, methods: String)] = [
     ("/kv/", false, "GET, PUT, DELETE"), ("/cas/", false, "POST"), ("/status", true, "GET"),
-    ("/members", true, "POST"), ("/members/", false, "DELETE"), ("/transfer-leadership", true, "POST"),
+    ("/members", true, "POST"), ("/members/change", true, "POST"), ("/members/", false, "DELETE"),
+    ("/transfer-leadership", true, "POST"),
     ("/metrics", true, "GET"), ("/", true, "GET"),
   ]
 

@@ -83,6 +83,23 @@ public struct KVStatusReport: Codable, Hashable, Sendable {
   public var members: [Member]
   /// On the leader, each other member's replication progress; nil elsewhere.
   public var followers: [String: Follower]?
+  /// While the cluster moves between two sets of voters (a joint configuration), both sets; nil
+  /// otherwise.
+  public var joint: Joint?
+
+  /// The two voter sets of a joint configuration: every decision needs a majority of each.
+  public struct Joint: Codable, Hashable, Sendable {
+    /// The voters being left.
+    public var old: [String]
+    /// The voters being entered.
+    public var new: [String]
+
+    /// Creates the pair.
+    public init(old: [String], new: [String]) {
+      self.old = old
+      self.new = new
+    }
+  }
 
   /// Creates a report.
   public init(
@@ -105,7 +122,7 @@ public struct KVStatusReport: Codable, Hashable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case id, role, term, leader, commitIndex, appliedIndex, snapshotIndex, lastIndex, keys, members
-    case followers
+    case followers, joint
   }
 
   /// Encodes the report; `leader` is `null` when none is known, `followers` appears on the leader.
@@ -122,6 +139,7 @@ public struct KVStatusReport: Codable, Hashable, Sendable {
     try container.encode(keys, forKey: .keys)
     try container.encode(members, forKey: .members)
     try container.encodeIfPresent(followers, forKey: .followers)
+    try container.encodeIfPresent(joint, forKey: .joint)
   }
 
   /// Builds the report from a node's ``WebRaft/RaftStatus``.
@@ -138,7 +156,7 @@ public struct KVStatusReport: Codable, Hashable, Sendable {
       let attributes = membership.attributes[member] ?? [:]
       return Member(
         id: member.rawValue, raft: attributes[MemberAddresses.raftKey],
-        http: attributes[MemberAddresses.httpKey], voter: membership.voters.contains(member))
+        http: attributes[MemberAddresses.httpKey], voter: membership.allVoters.contains(member))
     }
     var followers: [String: Follower]?
     if status.role == .leader {
@@ -155,6 +173,11 @@ public struct KVStatusReport: Codable, Hashable, Sendable {
       commitIndex: status.commitIndex, appliedIndex: status.appliedIndex,
       snapshotIndex: status.snapshotIndex, lastIndex: status.lastIndex, keys: keys, members: members,
       followers: followers)
+    if membership.isJoint {
+      joint = Joint(
+        old: membership.outgoingVoters.sorted().map(\.rawValue),
+        new: membership.voters.sorted().map(\.rawValue))
+    }
   }
 }
 

@@ -190,6 +190,47 @@ public final class RaftKVClient: Sendable {
     guard response.status == 200 else { throw Self.error(from: response) }
   }
 
+  /// A member to add with ``changeMembers(add:remove:promote:demote:)``.
+  public struct NewMember: Sendable, Hashable {
+    /// Its id.
+    public var id: String
+    /// Its Raft address, `host:port`.
+    public var raft: String
+    /// Its HTTP address, `host:port`, when it serves one.
+    public var http: String?
+
+    /// Creates a member to add.
+    public init(id: String, raft: String, http: String?) {
+      self.id = id
+      self.raft = raft
+      self.http = http
+    }
+  }
+
+  /// Adds, removes, promotes and demotes members in one change (through a joint configuration
+  /// when more than one voter comes or goes); returns once the cluster has left the joint
+  /// configuration. New members join as learners and catch up before they vote.
+  public func changeMembers(
+    add: [NewMember] = [], remove: [String] = [], promote: [String] = [], demote: [String] = []
+  ) async throws {
+    struct Body: Encodable {
+      var add: [[String: String]]
+      var remove: [String]
+      var promote: [String]
+      var demote: [String]
+    }
+    let added = add.map { member -> [String: String] in
+      var entry = ["id": member.id, "raft": member.raft]
+      entry["http"] = member.http
+      return entry
+    }
+    let body = Body(add: added, remove: remove, promote: promote, demote: demote)
+    let response = try await http.request(
+      .POST, "/members/change", headers: [("Content-Type", "application/json")],
+      body: ByteBuffer(bytes: try JSONEncoder().encode(body)))
+    guard response.status == 200 else { throw Self.error(from: response) }
+  }
+
   /// Removes a member; returns once the change is committed.
   public func removeMember(id: String) async throws {
     let response = try await http.request(.DELETE, "/members/" + Self.percentEncode(id))

@@ -44,6 +44,14 @@ public final class RaftKVServer: Service, Sendable {
     /// When set, the URL of a running cluster's node: this node asks it to add it as a member
     /// (unless its data directory already holds state).
     public var join: String?
+    /// When set (and ``join`` is not), the node starts outside the cluster and waits until a
+    /// leader adds it (with `POST /members/change`, say); ``peers`` then names the running
+    /// cluster's members, so that this node can answer whichever of them leads, and is not a
+    /// membership.
+    public var waitsToBeAdded = false
+    /// With ``join``: the voter this node replaces. It joins as a learner, catches up, and then
+    /// takes that voter's place in one joint change (the voter leaves, this node votes).
+    public var replacing: NodeID?
     /// The cluster's name; transports of different clusters refuse each other.
     public var clusterID: String
     /// The Raft timeouts and limits.
@@ -217,7 +225,7 @@ public final class RaftKVServer: Service, Sendable {
     // address can go into the membership.
     let own = MemberAddresses(raft: raftAddress.description, http: nil)
     var bootstrap = Membership.empty
-    if joinThrough == nil {
+    if joinThrough == nil && !configuration.waitsToBeAdded {
       var attributes: [NodeID: [String: String]] = [:]
       for (member, addresses) in configuration.peers { attributes[member] = addresses.attributes }
       var voters = Set(configuration.peers.keys)
@@ -294,7 +302,7 @@ public final class RaftKVServer: Service, Sendable {
             try await Self.requestJoin(
               through: joinThrough, id: id,
               addresses: MemberAddresses(raft: raftAddress.description, http: http.description),
-              logger: self.logger)
+              replacing: configuration.replacing, logger: self.logger)
           }
         }
         while (try await group.next()) != nil {}
@@ -337,20 +345,24 @@ public final class RaftKVServer: Service, Sendable {
     throw lastError
   }
 
-  /// Asks the cluster to add this node, retrying while it is busy.
+  /// Asks the cluster to add this node, or to put it in `replacing`'s place, retrying while it is
+  /// busy.
   static func requestJoin(
-    through endpoint: KVEndpoint, id: NodeID, addresses: MemberAddresses, logger: Logger
+    through endpoint: KVEndpoint, id: NodeID, addresses: MemberAddresses, replacing: NodeID? = nil,
+    logger: Logger
   ) async throws {
-    let client = KVHTTPClient(endpoint: endpoint, timeout: .seconds(60))
+    let client = KVHTTPClient(endpoint: endpoint, timeout: .seconds(120))
     defer { Task { await client.close() } }
-    var body: [String: String] = ["id": id.rawValue, "raft": addresses.raft]
-    body["http"] = addresses.http
-    let encoded = try JSONEncoder().encode(body)
+    let member = KVHTTPRoutes.MemberRequest(id: id.rawValue, raft: addresses.raft, http: addresses.http)
+    let path = replacing == nil ? "/members" : "/members/change"
+    let encoded =
+      try replacing.map {
+        try JSONEncoder().encode(KVHTTPRoutes.ChangeMembersRequest(add: [member], remove: [$0.rawValue]))
+      } ?? JSONEncoder().encode(member)
     for attempt in 1...30 {
       do {
         let response = try await client.request(
-          .POST, "/members", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: encoded)
-        )
+          .POST, path, headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: encoded))
         if response.status == 200 {
           logger.info("joined the cluster", metadata: ["through": "\(endpoint)"])
           return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RaftKV
+import WebRaftNIO
 
 #if canImport(Glibc)
   import Glibc
@@ -140,8 +141,8 @@ struct Status: AsyncParsableCommand {
 
 struct Members: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List, add or remove members.",
-    subcommands: [List.self, Add.self, Remove.self],
+    abstract: "List, add, remove or change members.",
+    subcommands: [List.self, Add.self, Remove.self, Change.self],
     defaultSubcommand: List.self)
 
   struct List: AsyncParsableCommand {
@@ -190,6 +191,60 @@ struct Members: AsyncParsableCommand {
         defer { Task { await client.close() } }
         try await client.removeMember(id: id)
         print("\(id) removed")
+      }
+    }
+  }
+}
+
+extension Members {
+  struct Change: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Add, remove, promote and demote members in one change.",
+      discussion: """
+        When more than one voter comes or goes, the cluster passes through a joint configuration
+        in which every decision needs a majority of the old voters and of the new ones; the
+        command returns once the cluster has left it. New members join as learners and catch up
+        before they vote. Example, replacing n3 with n4:
+          raftkv members change --add n4=127.0.0.1:7004,127.0.0.1:8004 --remove n3
+        """)
+    @OptionGroup var options: ClientOptions
+    @Option(help: "A member to add as a voter: ID=RAFT_ADDR[,HTTP_ADDR] (repeatable).")
+    var add: [String] = []
+    @Option(help: "A member to remove (repeatable).") var remove: [String] = []
+    @Option(help: "A learner to make a voter (repeatable).") var promote: [String] = []
+    @Option(help: "A voter to make a learner (repeatable).") var demote: [String] = []
+
+    func validate() throws {
+      if add.isEmpty && remove.isEmpty && promote.isEmpty && demote.isEmpty {
+        throw ValidationError("nothing to change: give --add, --remove, --promote or --demote")
+      }
+      _ = try newMembers()
+    }
+
+    func newMembers() throws -> [RaftKVClient.NewMember] {
+      try add.map { text in
+        let parts = text.split(separator: "=", maxSplits: 1)
+        let addresses = parts.count == 2 ? parts[1].split(separator: ",") : []
+        guard parts.count == 2, !parts[0].isEmpty, (1...2).contains(addresses.count),
+          TCPTransport.PeerAddress(String(addresses[0])) != nil
+        else {
+          throw ValidationError("--add takes ID=RAFT_ADDR[,HTTP_ADDR], got \"\(text)\"")
+        }
+        return RaftKVClient.NewMember(
+          id: String(parts[0]), raft: String(addresses[0]),
+          http: addresses.count == 2 ? String(addresses[1]) : nil)
+      }
+    }
+
+    func run() async throws {
+      let members = try newMembers()
+      try await runClient {
+        let client = try options.makeClient()
+        defer { Task { await client.close() } }
+        try await client.changeMembers(add: members, remove: remove, promote: promote, demote: demote)
+        let status = try await client.status()
+        let voters = status.members.filter(\.voter).map(\.id)
+        print("changed; voters: \(voters.joined(separator: ", "))")
       }
     }
   }

@@ -44,6 +44,16 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Join the running cluster that this node URL belongs to, instead of --peers.")
   var join: String?
 
+  @Flag(
+    help: """
+      Start outside the cluster and wait until a leader adds this node (raftkv members change \
+      --add); --peers then gives the running members' addresses.
+      """)
+  var waitToBeAdded = false
+
+  @Option(help: "With --join: replace this voter (it leaves, this node votes, in one joint change).")
+  var replace: String?
+
   @Option(help: "The cluster's name; nodes of different clusters refuse each other.")
   var clusterID: String = "raftkv"
 
@@ -66,9 +76,17 @@ struct Serve: AsyncParsableCommand {
   var parentPid: Int32?
 
   func validate() throws {
-    if peers == nil && join == nil {
-      throw ValidationError("give --peers (a new cluster) or --join URL (a running cluster)")
+    if peers == nil && join == nil && !waitToBeAdded {
+      throw ValidationError(
+        "give --peers (a new cluster), --join URL (a running cluster) or --wait-to-be-added")
     }
+    if waitToBeAdded && (peers == nil || join != nil) {
+      throw ValidationError("--wait-to-be-added needs --peers (the running members' addresses) and no --join")
+    }
+    if replace != nil && join == nil {
+      throw ValidationError("--replace needs --join URL: the node replaces a voter of a running cluster")
+    }
+    if replace == id { throw ValidationError("--replace names this node itself (\(id))") }
     guard TCPTransport.PeerAddress(raft) != nil else { throw ValidationError("--raft must be host:port") }
     guard TCPTransport.PeerAddress(http) != nil else { throw ValidationError("--http must be host:port") }
     if maxValueBytes <= 0 || maxKeyBytes <= 0 { throw ValidationError("limits must be positive") }
@@ -99,6 +117,8 @@ struct Serve: AsyncParsableCommand {
       id: NodeID(id), raftAddress: raftAddress, httpAddress: httpAddress, peers: members,
       dataDirectory: dataDir, join: join)
     configuration.clusterID = clusterID
+    configuration.replacing = replace.map { NodeID($0) }
+    configuration.waitsToBeAdded = waitToBeAdded
     configuration.limits = KVLimits(maxKeyBytes: maxKeyBytes, maxValueBytes: maxValueBytes)
     configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
     configuration.syncPolicy = noFsync ? .none : .fdatasync

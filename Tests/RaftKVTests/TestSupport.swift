@@ -73,6 +73,8 @@ func startNode(
   httpPort: Int = 0,
   peers: [NodeID: MemberAddresses] = [:],
   join: String? = nil,
+  replacing: String? = nil,
+  waitsToBeAdded: Bool = false,
   directory: String? = nil,
   limits: KVLimits = KVLimits(),
   raft: RaftConfiguration? = nil,
@@ -83,6 +85,8 @@ func startNode(
     id: NodeID(id), raftAddress: .init(host: "127.0.0.1", port: raftPort),
     httpAddress: .init(host: "127.0.0.1", port: httpPort), peers: peers, dataDirectory: directory, join: join)
   configuration.syncPolicy = .none
+  configuration.replacing = replacing.map { NodeID($0) }
+  configuration.waitsToBeAdded = waitsToBeAdded
   configuration.limits = limits
   if let raft { configuration.raft = raft }
   configuration.metricsText = metricsText
