@@ -125,6 +125,8 @@ let package = Package(
     .testTarget(
       name: "WebRaftTests",
       dependencies: ["WebRaft", "WebRaftTesting"],
+      // Interaction scripts, read from the source tree by InteractionTests.
+      exclude: ["testdata"],
       swiftSettings: strictSettings
     ),
     .testTarget(
