@@ -3,11 +3,11 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   /// This node knows no leader (an election is under way, or it is cut off). Retry after a short
   /// pause, or ask `leaderHint` if it is set.
   ///
-  /// `leaderHint` is where the node that raised the error would look for the leader: the last leader it heard
-  /// from (in an earlier term, or before it forgot its leader), or, for a leader that lost its
-  /// leadership while serving the request, the node that took over. It may be stale — that node
-  /// may have lost its leadership, left, or stopped — so treat it as a place to try first, not as
-  /// the leader; nil when the node knows none (see ``RaftCore/leaderHint``).
+  /// `leaderHint` is where the node that raised the error would look for the leader: the last
+  /// leader it heard from (in an earlier term, or before it forgot its leader), or, for a leader
+  /// that lost its leadership while serving the request, the node that took over. It may be stale
+  /// — that node may have lost its leadership, left, or stopped — so treat it as a place to try
+  /// first, not as the leader; nil when the node knows none (see ``RaftCore/leaderHint``).
   case noLeader(leaderHint: NodeID?)
   /// The request must go to the leader and this node is not it; `leader` is the leader it knows.
   case notLeader(leader: NodeID?)

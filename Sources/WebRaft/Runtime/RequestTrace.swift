@@ -22,6 +22,9 @@ final class RequestTrace: Sendable {
   /// Starts a span named `operation` in the calling task's service context; nil when the tracer
   /// in force is the no-op tracer, or when the tracer does not record the span.
   static func start(_ operation: String, node: NodeID) -> RequestTrace? {
+    // The common case first, and cheaply: nothing bootstrapped and nothing bound to the task
+    // (finding the tracer among the instruments costs several dynamic casts).
+    if InstrumentationSystem.instrument is NoOpInstrument { return nil }
     let tracer = InstrumentationSystem.tracer
     if tracer is NoOpTracer { return nil }
     let span = tracer.startSpan(operation, context: ServiceContext.current ?? .topLevel, ofKind: .internal)
