@@ -27,6 +27,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     // raftkv only: the HTTP server, the command line and the Prometheus backend.
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -40,13 +41,19 @@ let package = Package(
       dependencies: [
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
       ],
       swiftSettings: strictSettings
     ),
     // The deterministic simulator, the invariant checker and the storage conformance suite.
     .target(
       name: "WebRaftTesting",
-      dependencies: ["WebRaft", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "WebRaft",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+      ],
       swiftSettings: strictSettings
     ),
     // CRC-32C with the CPU's instruction where there is one (C, no dependencies).
@@ -104,6 +111,7 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
       ],
       swiftSettings: strictSettings
     ),
@@ -124,7 +132,11 @@ let package = Package(
     ),
     .testTarget(
       name: "WebRaftTests",
-      dependencies: ["WebRaft", "WebRaftTesting"],
+      dependencies: [
+        "WebRaft", "WebRaftTesting",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+      ],
       // Interaction scripts, read from the source tree by InteractionTests.
       exclude: ["testdata"],
       swiftSettings: strictSettings
@@ -158,6 +170,7 @@ let package = Package(
       dependencies: [
         "RaftKV", "WebRaft", "WebRaftTesting", "WebRaftNIO",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

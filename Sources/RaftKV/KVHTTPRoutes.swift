@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Tracing
 import WebRaft
 import WebRaftNIO
 
@@ -43,6 +44,11 @@ struct KVHTTPRoutes: Sendable {
   /// Builds the router with every route of the API.
   func makeRouter() -> Router<Context> {
     let router = Router(context: Context.self)
+    // With a tracer in force, a span per request, current while the request is handled: the
+    // node's spans for its proposals and reads are its children. Without one, no middleware at all.
+    if !(InstrumentationSystem.tracer is NoOpTracer) {
+      router.middlewares.add(TracingMiddleware())
+    }
     router.middlewares.add(JSONErrorMiddleware(service: service))
     router.put("/kv/**", use: timed("put", put))
     router.get("/kv/**", use: timed("get", get))
@@ -104,7 +110,7 @@ struct KVHTTPRoutes: Sendable {
     case .noLeader, .notLeader, .overloaded, .leadershipTransferInProgress, .proposalDropped,
       .cancelled, .shutdown:
       return (.serviceUnavailable, 1)
-    case .proposalTimedOut, .proposalOutcomeUnknown:
+    case .proposalTimedOut, .proposalOutcomeUnknown, .cancelledOutcomeUnknown:
       return (.gatewayTimeout, nil)
     case .membershipChangeInProgress, .membershipChangeRejected, .leadershipTransferFailed:
       return (.conflict, nil)

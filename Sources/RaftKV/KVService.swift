@@ -75,7 +75,7 @@ final class KVService: Sendable {
       guard let leader else {
         let now = clock.now
         let limit = min(deadline, leaderDeadline)
-        if now >= limit { throw RaftError.noLeader(leaderHint: nil) }
+        if now >= limit { throw RaftError.noLeader(leaderHint: await node.leaderHint) }
         await watch.waitForChange(after: epoch, atMost: limit - now)
         continue
       }

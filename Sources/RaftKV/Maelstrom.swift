@@ -231,7 +231,7 @@ public final class MaelstromNode: Sendable {
     } catch let error as RaftError {
       let definite: Bool
       switch error {
-      case .noLeader, .notLeader, .overloaded, .leadershipTransferInProgress, .proposalDropped:
+      case .noLeader, .notLeader, .overloaded, .leadershipTransferInProgress, .proposalDropped, .cancelled:
         definite = true
       default: definite = body.type == "read"
       }

@@ -25,7 +25,7 @@ let sampleErrors: [RaftError] = [
   .proposalTimedOut, .invalidConfiguration(""), .shutdown,
   .stateMachineFailed(index: 7, reason: "disk full"), .storageFailed("EIO"), .cancelled,
   .malformedMessage("bad"), .leadershipTransferInProgress, .leadershipTransferFailed("timeout"),
-  .snapshotsUnsupported, .proposalOutcomeUnknown("lost"),
+  .snapshotsUnsupported, .proposalOutcomeUnknown("lost"), .cancelledOutcomeUnknown,
 ]
 
 let sampleMemberships: [Membership] = [

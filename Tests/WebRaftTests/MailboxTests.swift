@@ -21,7 +21,8 @@ struct MailboxTests {
         _ = mailbox.finishIfIdle()
       }
       let refused = mailbox.propose(
-        QueuedProposal(command: Data([1]), requestID: 7, started: 0, deadline: 10, continuation: continuation)
+        QueuedProposal(
+          command: Data([1]), requestID: 7, started: 0, deadline: 10, continuation: continuation, trace: nil)
       )
       #expect(refused == nil)
     }
@@ -39,7 +40,8 @@ struct MailboxTests {
           (continuation: UnsafeContinuation<any Sendable, any Error>) in
           _ = mailbox.propose(
             QueuedProposal(
-              command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation))
+              command: Data(), requestID: 3, started: 0, deadline: 10, continuation: continuation, trace: nil)
+          )
           #expect(mailbox.cancel(3))
         }
         return "resumed"
@@ -109,7 +111,8 @@ struct MailboxTests {
         (continuation: UnsafeContinuation<any Sendable, any Error>) in
         if let refused = mailbox.propose(
           QueuedProposal(
-            command: Data(), requestID: requestID, started: 0, deadline: 10, continuation: continuation))
+            command: Data(), requestID: requestID, started: 0, deadline: 10, continuation: continuation,
+            trace: nil))
         {
           continuation.resume(throwing: refused)
         }

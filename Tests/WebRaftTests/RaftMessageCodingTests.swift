@@ -98,7 +98,7 @@ private let sampleErrors: [RaftError] = [
   .invalidConfiguration("heartbeatInterval must be above zero"), .shutdown,
   .stateMachineFailed(index: 3, reason: "disk \"full\"\n"), .storageFailed("fsync: EIO"), .cancelled,
   .malformedMessage("bad"), .leadershipTransferInProgress, .leadershipTransferFailed("n9 is not a voter"),
-  .snapshotsUnsupported, .proposalOutcomeUnknown("forwarded and never seen again"),
+  .snapshotsUnsupported, .proposalOutcomeUnknown("forwarded and never seen again"), .cancelledOutcomeUnknown,
 ]
 
 private func errorNumber(_ error: RaftError) -> Int {
@@ -120,9 +120,10 @@ private func errorNumber(_ error: RaftError) -> Int {
   case .leadershipTransferFailed: return 14
   case .snapshotsUnsupported: return 15
   case .proposalOutcomeUnknown: return 16
+  case .cancelledOutcomeUnknown: return 17
   }
 }
-private let errorCount = 17
+private let errorCount = 18
 
 private func roundTrip<Value: Codable & Equatable>(_ value: Value) throws -> Value {
   try JSONDecoder().decode(Value.self, from: JSONEncoder().encode(value))

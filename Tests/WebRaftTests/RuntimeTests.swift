@@ -42,9 +42,11 @@ struct RuntimeCluster {
   var machines: [NodeID: RecordingMachine] = [:]
   var storages: [NodeID: InMemoryStorage] = [:]
   let members: [NodeID]
+  let configuration: RaftConfiguration
 
-  init(_ members: [NodeID]) async throws {
+  init(_ members: [NodeID], configuration: RaftConfiguration = fastConfiguration()) async throws {
     self.members = members
+    self.configuration = configuration
     for member in members {
       try await start(member, bootstrap: Membership(voters: Set(members)))
     }
@@ -56,7 +58,7 @@ struct RuntimeCluster {
     let machine = RecordingMachine()
     let store = storage ?? InMemoryStorage()
     let node = try await RaftNode(
-      id: member, configuration: fastConfiguration(), bootstrap: bootstrap, storage: store,
+      id: member, configuration: configuration, bootstrap: bootstrap, storage: store,
       stateMachine: machine, proposalTimeout: .seconds(5), logger: Logger(label: "test"),
       makePeer: network.makePeer(from: member))
     network.register(member, inbound: node.inbound)

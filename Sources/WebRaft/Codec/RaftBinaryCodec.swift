@@ -452,6 +452,8 @@ public enum RaftBinaryCodec {
       writer.write(string: reason)
     case .cancelled:
       writer.write(byte: 11)
+    case .cancelledOutcomeUnknown:
+      writer.write(byte: 17)
     case .malformedMessage(let reason):
       writer.write(byte: 12)
       writer.write(string: reason)
@@ -500,6 +502,7 @@ public enum RaftBinaryCodec {
     case 14: return .leadershipTransferFailed(try reader.readString())
     case 15: return .snapshotsUnsupported
     case 16: return .proposalOutcomeUnknown(try reader.readString())
+    case 17: return .cancelledOutcomeUnknown
     default: throw .malformedMessage("unknown error kind \(kind)")
     }
   }

@@ -25,7 +25,7 @@ extension RaftCore {
   mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
     let previous = role
     setTerm(newTerm)
-    if leading != nil { leadershipLost() }
+    if leading != nil { leadershipLost(to: newLeader) }
     role = .follower
     votes.removeAll()
     if newLeader == nil { lastLeaderContact = nil }

@@ -11,7 +11,7 @@ extension RaftCore {
       enqueueRead(LeaderState.PendingRead(requestID: requestID, requester: nil, round: 0, index: 0))
       return
     }
-    guard let leader, leader != id else { throw .noLeader(leaderHint: nil) }
+    guard let leader, leader != id else { throw noLeaderError }
     send(to: leader, .readIndex(ReadIndexRequest(requestID: requestID)))
   }
 
@@ -48,7 +48,7 @@ extension RaftCore {
 
   mutating func handleReadIndexRequest(_ request: ReadIndexRequest, from requester: NodeID) {
     guard role == .leader else {
-      let error: RaftError = leader.map { .notLeader(leader: $0) } ?? .noLeader(leaderHint: nil)
+      let error: RaftError = leader.map { .notLeader(leader: $0) } ?? noLeaderError
       send(
         to: requester,
         .readIndexResponse(ReadIndexResponse(requestID: request.requestID, index: nil, error: error)))
@@ -128,10 +128,11 @@ extension RaftCore {
   }
 
   /// The leader stepped down: its leader state goes (with any transfer under way), and the reads
-  /// it had not confirmed fail.
-  mutating func leadershipLost() {
+  /// it had not confirmed fail, naming `successor` (the node that took over, when known) as the
+  /// leader to try.
+  mutating func leadershipLost(to successor: NodeID?) {
     let failed = leading?.pendingReads ?? []
     leading = nil
-    for read in failed { complete(read, .failure(.noLeader(leaderHint: nil))) }
+    for read in failed { complete(read, .failure(.noLeader(leaderHint: successor))) }
   }
 }

@@ -48,7 +48,7 @@ extension RaftCore {
       let error: RaftError =
         role == .leader
         ? .leadershipTransferInProgress
-        : leader.map { .notLeader(leader: $0) } ?? .noLeader(leaderHint: nil)
+        : leader.map { .notLeader(leader: $0) } ?? noLeaderError
       send(to: sender, .proposalRejected(ProposalRejection(requestID: proposal.requestID, error: error)))
       return
     }

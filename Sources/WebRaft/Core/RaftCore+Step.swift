@@ -21,7 +21,7 @@ extension RaftCore {
       return
     case .readIndexResponse(let response):
       let result: Result<UInt64, RaftError> =
-        response.index.map { .success($0) } ?? .failure(response.error ?? .noLeader(leaderHint: nil))
+        response.index.map { .success($0) } ?? .failure(response.error ?? noLeaderError)
       readStates.append(ReadState(requestID: response.requestID, result: result))
       return
     default:

@@ -25,6 +25,9 @@ public struct RaftCore: Sendable {
   public internal(set) var role: RaftRole = .follower
   /// The leader this node knows in the current term.
   public internal(set) var leader: NodeID?
+  /// The last node this node knew as leader, in any term (itself included); kept when the leader
+  /// is forgotten, not stored.
+  var lastLeader: NodeID?
   /// The membership in force: the latest one in the log, committed or not.
   public internal(set) var membership: Membership {
     didSet { isVoter = membership.voters.contains(id) }
@@ -198,6 +201,22 @@ public struct RaftCore: Sendable {
     leading?.progress.read(member) { $0.match }
   }
 
+  /// Where a request that needs a leader might go when this node knows none: the leader of the
+  /// current term if there is one, otherwise the last node this node knew as leader, in an earlier
+  /// term or before it forgot its leader; nil when it knows none or led last itself. It is what
+  /// ``RaftError/noLeader(leaderHint:)`` carries.
+  ///
+  /// The hint may be stale: that node may have lost its leadership, left the cluster or stopped.
+  /// It is only remembered while the node runs (a restarted node has none until it hears from a
+  /// leader).
+  public var leaderHint: NodeID? {
+    let hint = leader ?? lastLeader
+    return hint == id ? nil : hint
+  }
+
+  /// The error for a request that needs a leader when this node knows none.
+  var noLeaderError: RaftError { .noLeader(leaderHint: leaderHint) }
+
   /// A snapshot of the node's state for status pages and tests.
   public var status: RaftStatus {
     var followers: [NodeID: RaftStatus.Follower] = [:]
@@ -326,7 +345,7 @@ public struct RaftCore: Sendable {
   }
 
   private func forwardTarget() throws(RaftError) -> NodeID {
-    guard let leader, leader != id else { throw .noLeader(leaderHint: nil) }
+    guard let leader, leader != id else { throw noLeaderError }
     return leader
   }
 
@@ -466,6 +485,7 @@ public struct RaftCore: Sendable {
   mutating func setLeader(_ newLeader: NodeID?) {
     if leader != newLeader {
       leader = newLeader
+      if let newLeader { lastLeader = newLeader }
       emit(.leaderChanged(newLeader))
     }
   }

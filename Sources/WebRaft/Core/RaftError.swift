@@ -2,6 +2,12 @@
 public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertible {
   /// This node knows no leader (an election is under way, or it is cut off). Retry after a short
   /// pause, or ask `leaderHint` if it is set.
+  ///
+  /// `leaderHint` is where the node that raised the error would look for the leader: the last
+  /// leader it heard from (in an earlier term, or before it forgot its leader), or, for a leader
+  /// that lost its leadership while serving the request, the node that took over. It may be stale
+  /// — that node may have lost its leadership, left, or stopped — so treat it as a place to try
+  /// first, not as the leader; nil when the node knows none (see ``RaftCore/leaderHint``).
   case noLeader(leaderHint: NodeID?)
   /// The request must go to the leader and this node is not it; `leader` is the leader it knows.
   case notLeader(leader: NodeID?)
@@ -31,8 +37,15 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   case stateMachineFailed(index: UInt64, reason: String)
   /// The storage failed; the node stopped because it can no longer keep its promises.
   case storageFailed(String)
-  /// The caller's task was cancelled. A cancelled proposal may still be applied.
+  /// The caller's task was cancelled before the request took effect anywhere, and it will not: a
+  /// proposal or membership change that never left this node's mailbox, a read, a leadership
+  /// transfer that had not started. Retrying is safe.
   case cancelled
+  /// The caller's task was cancelled after the request was handed on (a proposal or membership
+  /// change appended to the leader's log or forwarded to it, a leadership transfer under way, a
+  /// joining member not yet promoted): the node stopped waiting for it, but it may still take
+  /// effect. Retry only if the command is idempotent or carries its own deduplication key.
+  case cancelledOutcomeUnknown
   /// A message or stored record could not be decoded; the text says where.
   case malformedMessage(String)
   /// The leader is handing leadership to another node and takes no proposals meanwhile; retry
@@ -76,7 +89,10 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
     case .storageFailed(let reason):
       return "storage failed: \(reason); the node stopped"
     case .cancelled:
-      return "the request was cancelled; a cancelled proposal may still be applied"
+      return "the request was cancelled before it took effect; it will not be applied"
+    case .cancelledOutcomeUnknown:
+      return
+        "the request was cancelled after it was handed to the leader; it may or may not take effect"
     case .malformedMessage(let reason):
       return "malformed message: \(reason)"
     case .leadershipTransferInProgress:

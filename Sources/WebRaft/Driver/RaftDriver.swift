@@ -238,6 +238,12 @@ public struct RaftDriver: Sendable {
     try core.transferLeadership(to: target)
   }
 
+  /// Gives up the leadership transfer under way, if any (its caller went away): the leader takes
+  /// proposals again. A target already told to campaign may still take over.
+  public mutating func abortLeadershipTransfer() {
+    core.abortTransfer()
+  }
+
   /// Fails every tracked request with `error` (the node stops).
   public mutating func failAll(_ error: RaftError, resolve: (UInt64, RequestOutcome) -> Void) {
     tracker.failAll(error, resolve: resolve)

@@ -14,6 +14,8 @@ struct QueuedProposal: Sendable {
   let started: UInt64
   let deadline: UInt64
   let continuation: UnsafeContinuation<any Sendable, any Error>
+  /// The proposal's span, when a tracer is in force.
+  let trace: RequestTrace?
 }
 
 /// The messages a node received and the proposals made on it that it has not stepped yet, and

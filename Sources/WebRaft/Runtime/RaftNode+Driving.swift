@@ -15,8 +15,11 @@ extension RaftNode {
     lastRequestID.wrappingAdd(1, ordering: .relaxed).newValue
   }
 
+  /// Ends a request whose caller's task was cancelled: the driver stops tracking it and the
+  /// caller fails with what its cancellation means (see ``Waiter/cancellationError``).
   func cancel(_ requestID: UInt64) {
-    if driver.forget(requestID) { waiters.fail(requestID, .cancelled) }
+    _ = driver.forget(requestID)
+    if let waiter = waiters.remove(requestID) { waiter.fail(waiter.cancellationError) }
   }
 
   func tick() {
@@ -79,9 +82,12 @@ extension RaftNode {
   /// Hands a queued proposal to the core and registers its caller; fails it when the core refuses.
   private func take(_ proposal: QueuedProposal) {
     do {
-      _ = try driver.propose(proposal.command, requestID: proposal.requestID, deadline: proposal.deadline)
+      let ticket = try driver.propose(
+        proposal.command, requestID: proposal.requestID, deadline: proposal.deadline)
       waiters.register(
-        .command(proposal.continuation, started: proposal.started), requestID: proposal.requestID)
+        .command(proposal.continuation, started: proposal.started, trace: proposal.trace),
+        requestID: proposal.requestID)
+      if let trace = proposal.trace { trace.taken(ticket) }
     } catch {
       metrics.proposalFailures.increment()
       proposal.continuation.resume(throwing: error)
@@ -96,14 +102,19 @@ extension RaftNode {
       if waiters.fail(requestID, error) { metrics.proposalFailures.increment() }
     case .readable(let index):
       switch waiters.remove(requestID) {
-      case .read(let continuation): continuation.resume()
-      case .readIndex(let continuation): continuation.resume(returning: index)
+      case .read(let continuation, let trace):
+        trace?.read(at: index)
+        continuation.resume()
+      case .readIndex(let continuation, let trace):
+        trace?.read(at: index)
+        continuation.resume(returning: index)
       case let other?: other.fail(.proposalDropped(index: index))
       case nil: break
       }
     case .applied(let entry):
       switch waiters.remove(requestID) {
-      case .membership(let continuation):
+      case .membership(let continuation, let trace):
+        trace?.applied(index: entry.index, term: entry.term)
         continuation.resume()
       case let other?:
         other.fail(.proposalDropped(index: entry.index))
@@ -185,8 +196,9 @@ extension RaftNode {
     driver.applied(entry) { requestID, outcome in
       guard case .applied = outcome else { return settle(requestID, outcome) }
       switch waiters.remove(requestID) {
-      case .command(let continuation, let started):
+      case .command(let continuation, let started, let trace):
         metrics.proposalDuration.recordMilliseconds(Int64(now &- started))
+        trace?.applied(index: entry.index, term: entry.term)
         continuation.resume(returning: output)
       case let other?:
         other.fail(.proposalDropped(index: entry.index))
@@ -250,6 +262,7 @@ extension RaftNode {
     tickTask?.cancel()
     mailbox.close(because: error)
     failAll(error)
+    stopSignal.fire(.halted)
   }
 
   func failAll(_ error: RaftError) {

@@ -47,6 +47,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   let clock = ContinuousClock()
   let started: ContinuousClock.Instant
   var failure: RaftError?
+  /// Ends ``run()``: fired by the service group, the task's cancellation, or the node stopping.
+  let stopSignal = StopSignal()
   /// The last request ID handed out (proposals take theirs without entering the actor).
   let lastRequestID: Atomic<UInt64>
   /// Callers waiting for proposals, membership changes and reads.
@@ -186,6 +188,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// The leader this node knows, if any.
   public var leader: NodeID? { core.leader }
 
+  /// Where to look for the leader when this node knows none: see ``RaftCore/leaderHint``. The
+  /// hint ``RaftError/noLeader(leaderHint:)`` carries; it may be stale.
+  public var leaderHint: NodeID? { core.leaderHint }
+
   /// The membership in force on this node (the latest in its log, committed or not).
   public var membership: Membership { core.membership }
 
@@ -231,6 +237,17 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// on this node (the seed's `propose`).
   ///
   /// On a follower the proposal is forwarded to the leader.
+  ///
+  /// Cancelling the calling task ends the call at once: with ``RaftError/cancelled`` when the
+  /// proposal had not left the node's mailbox yet (it will not be applied), with
+  /// ``RaftError/cancelledOutcomeUnknown`` once the node appended it or forwarded it to the leader
+  /// (it may still be applied). The node's `proposalTimeout` bounds the wait as well; for a
+  /// shorter deadline on one call, cancel its task when the deadline passes.
+  ///
+  /// When a tracer is in force, the proposal is traced as a `raft.propose` span, a child of the
+  /// caller's `ServiceContext.current`, that ends when the command is applied (attributes
+  /// `raft.index` and `raft.term`, events `raft.appended` or `raft.forwarded`) or records the
+  /// error the call fails with.
   /// - Throws: ``RaftError/noLeader(leaderHint:)`` at once when no leader is known;
   ///   ``RaftError/overloaded(uncommittedBytes:limit:)``;
   ///   ``RaftError/leadershipTransferInProgress``; ``RaftError/proposalDropped(index:)`` as soon
@@ -238,35 +255,48 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   ///   or an entry of a later term before it); ``RaftError/proposalOutcomeUnknown(_:)`` when it
   ///   can no longer learn the outcome (a forwarded proposal whose entry never reached this node
   ///   within two maximum election timeouts); ``RaftError/proposalTimedOut``;
-  ///   ``RaftError/cancelled``; ``RaftError/shutdown``; or the failure that stopped the node.
-  ///   Every error from `proposalOutcomeUnknown` on means the command may still be applied.
+  ///   ``RaftError/cancelled`` or ``RaftError/cancelledOutcomeUnknown``; ``RaftError/shutdown``;
+  ///   or the failure that stopped the node. `proposalOutcomeUnknown`, `proposalTimedOut`,
+  ///   `cancelledOutcomeUnknown` and the failures that stop the node mean the command may still
+  ///   be applied.
   public nonisolated(nonsending) func propose(_ command: Data) async throws -> StateMachine.Output {
     metrics.proposals.increment()
     let requestID = makeRequestID()
     let now = nowMilliseconds
     let deadline = now + proposalTimeout.wholeMilliseconds
+    let trace = RequestTrace.start("raft.propose", node: id)
     // The proposal waits in the mailbox for the pump, which hands every proposal waiting to the
     // core at once: proposers never queue for the actor itself. The continuation is unchecked (no
     // allocation for it): the mailbox and the waiter table resume each exactly once.
-    let output = try await withTaskCancellationHandler {
-      try await withUnsafeThrowingContinuation {
-        (continuation: UnsafeContinuation<any Sendable, any Error>) in
-        if Task.isCancelled {
-          continuation.resume(throwing: RaftError.cancelled)
-          return
+    let output: any Sendable
+    do {
+      output = try await withTaskCancellationHandler {
+        try await withUnsafeThrowingContinuation {
+          (continuation: UnsafeContinuation<any Sendable, any Error>) in
+          if Task.isCancelled {
+            continuation.resume(throwing: RaftError.cancelled)
+            return
+          }
+          let proposal = QueuedProposal(
+            command: command, requestID: requestID, started: now, deadline: deadline,
+            continuation: continuation, trace: trace)
+          if let refused = mailbox.propose(proposal) {
+            metrics.proposalFailures.increment()
+            continuation.resume(throwing: refused)
+          }
         }
-        let proposal = QueuedProposal(
-          command: command, requestID: requestID, started: now, deadline: deadline,
-          continuation: continuation)
-        if let refused = mailbox.propose(proposal) {
-          metrics.proposalFailures.increment()
-          continuation.resume(throwing: refused)
+      } onCancel: {
+        // A proposal still in the mailbox is removed there (it never reaches the core); one the
+        // pump took is forgotten by the node.
+        if !self.mailbox.cancel(requestID) {
+          Task { await self.cancel(requestID) }
         }
       }
-    } onCancel: {
-      if !self.mailbox.cancel(requestID) {
-        Task { await self.cancel(requestID) }
-      }
+    } catch {
+      // The node ends the span of a proposal it settles; this ends it for the failures it never
+      // saw (refused or cancelled in the mailbox).
+      trace?.failed(error)
+      throw error
     }
     // The node resumes a proposal only with what this state machine's `apply` returned.
     return output as! StateMachine.Output
@@ -279,103 +309,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try await propose(try JSONEncoder().encode(command))
   }
 
-  /// How a read is made linearizable.
-  public enum ReadMethod: Sendable {
-    /// ReadIndex: the leader confirms with a quorum that it still leads (one round trip, shared
-    /// by reads made at the same time).
-    case readIndex
-    /// Lease: the leader skips the round trip while a quorum confirmed it within
-    /// `heartbeatTimeout - maxClockDrift`; falls back to ``readIndex`` otherwise. Safe as long as
-    /// clocks drift less than `maxClockDrift` over that time.
-    case lease
-  }
-
-  /// Waits until this node's state machine reflects every write committed before the call, so
-  /// that reading it now is linearizable. Works on followers, which ask the leader.
-  ///
-  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known, or when the leader
-  ///   lost its leadership before confirming; ``RaftError/proposalTimedOut``.
-  public func linearizableRead(_ method: ReadMethod = .readIndex) async throws {
-    if let failure { throw failure }
-    metrics.readRequests.increment()
-    let requestID = makeRequestID()
-    try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        // The lease is checked against the clock read now, not the last tick: a late tick must
-        // not stretch it.
-        let now = nowMilliseconds
-        let deadline = now + proposalTimeout.wholeMilliseconds
-        if method == .lease {
-          switch driver.leaseRead(requestID: requestID, now: now, deadline: deadline) {
-          case .readable:
-            continuation.resume()
-            return
-          case .waiting:
-            waiters.register(.read(continuation), requestID: requestID)
-            return
-          case .noLease:
-            break
-          }
-        }
-        do {
-          try driver.readIndex(requestID: requestID, deadline: deadline)
-          waiters.register(.read(continuation), requestID: requestID)
-          scheduleDrain()
-        } catch {
-          continuation.resume(throwing: error)
-        }
-      }
-    } onCancel: {
-      Task { await self.cancel(requestID) }
-    }
-  }
-
-  /// The index this node's state machine must reach for a read made now to be linearizable,
-  /// once the leader confirmed with a quorum that it still leads (ReadIndex, dissertation §6.4).
-  /// For callers that serve reads from their own state: wait until the state machine has applied
-  /// the index, then read. Works on followers, which ask the leader.
-  ///
-  /// - Throws: ``RaftError/noLeader(leaderHint:)`` when no leader is known or the leader lost its
-  ///   leadership before confirming; ``RaftError/proposalTimedOut``.
-  public func readIndex() async throws -> UInt64 {
-    if let failure { throw failure }
-    let requestID = makeRequestID()
-    return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, any Error>) in
-        do {
-          try driver.readIndex(
-            requestID: requestID, deadline: nowMilliseconds + proposalTimeout.wholeMilliseconds,
-            untilApplied: false)
-          waiters.register(.readIndex(continuation), requestID: requestID)
-          scheduleDrain()
-        } catch {
-          continuation.resume(throwing: error)
-        }
-      }
-    } onCancel: {
-      Task { await self.cancel(requestID) }
-    }
-  }
-
-  /// Confirms with a quorum that this node still leads, and returns its commit index then.
-  ///
-  /// - Throws: ``RaftError/notLeader(leader:)`` on a node that does not lead;
-  ///   ``RaftError/noLeader(leaderHint:)`` when it lost its leadership before a quorum confirmed;
-  ///   ``RaftError/proposalTimedOut``.
-  @discardableResult
-  public func verifyLeader() async throws -> UInt64 {
-    if let failure { throw failure }
-    guard core.role == .leader else { throw RaftError.notLeader(leader: core.leader) }
-    return try await readIndex()
-  }
-
-  /// Returns once this node's state machine has applied everything committed before the call
-  /// (a ReadIndex read without a read: see ``linearizableRead(_:)``), like hashicorp/raft's
-  /// `Barrier`, on any node.
-  public func barrier() async throws {
-    try await linearizableRead(.readIndex)
-  }
-
   /// Adds a voting member (the seed's `join(address)`): it joins as a learner (or stays one, if it
   /// is one already), catches up, and is promoted to voter by the leader. Returns once the
   /// promotion is applied on this node.
@@ -385,28 +318,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     try await changeMembership(.addVoter(member, attributes: attributes))
     let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
     _ = try await waitFor(.promoted(member), deadline: deadline, timeoutError: .proposalTimedOut)
-  }
-
-  /// Waits until `condition` holds (checked at once, then whenever the state it depends on
-  /// changes), failing with `timeoutError` after `deadline`.
-  func waitFor(
-    _ condition: ConditionWaiter.Condition, deadline: UInt64, timeoutError: RaftError
-  ) async throws -> ConditionWaiter.Outcome {
-    if let failure { throw failure }
-    return try await withCheckedThrowingContinuation { continuation in
-      waiters.register(
-        ConditionWaiter(
-          condition: condition, deadline: deadline, timeoutError: timeoutError, continuation: continuation))
-      checkConditions()
-    }
-  }
-
-  /// Resumes the callers whose condition now holds.
-  func checkConditions() {
-    guard waiters.hasConditions else { return }
-    waiters.checkConditions(
-      membership: appliedMembership, leader: core.leader, snapshotIndex: core.snapshotIndex,
-      now: nowMilliseconds, matchIndex: { core.matchIndex(of: $0) })
   }
 
   /// Takes a snapshot of everything this node has applied now, stores it and compacts the log up
@@ -445,6 +356,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   }
 
   /// Makes a single-server membership change; returns once it is committed and applied here.
+  ///
+  /// Cancelling the calling task ends the call at once: with ``RaftError/cancelled`` before the
+  /// change was proposed, with ``RaftError/cancelledOutcomeUnknown`` after (it may still be
+  /// applied). Traced as a `raft.changeMembership` span when a tracer is in force.
   public func changeMembership(_ change: MembershipChange) async throws {
     try await submitMembership([change], single: true)
   }
@@ -452,8 +367,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// Proposes membership changes and returns once the entry that carries them is applied here.
   func submitMembership(_ changes: [MembershipChange], single: Bool) async throws {
     if let failure { throw failure }
+    if Task.isCancelled { throw RaftError.cancelled }
     let requestID = makeRequestID()
     let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
+    let trace = RequestTrace.start("raft.changeMembership", node: id)
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         do {
@@ -462,9 +379,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
           } else {
             _ = try driver.proposeMembershipChanges(changes, requestID: requestID, deadline: deadline)
           }
-          waiters.register(.membership(continuation), requestID: requestID)
+          waiters.register(.membership(continuation, trace: trace), requestID: requestID)
           scheduleDrain()
         } catch {
+          trace?.failed(error)
           continuation.resume(throwing: error)
         }
       }
@@ -476,6 +394,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// Hands leadership to `target`, or to the most up-to-date voter when nil, and returns the new
   /// leader once this node knows it. Only the leader can transfer.
   ///
+  /// Cancelling the calling task ends the call at once: with ``RaftError/cancelled`` before the
+  /// transfer started; after, the leader gives the transfer up (it takes proposals again) and the
+  /// call fails with ``RaftError/cancelledOutcomeUnknown``, since the target may already have
+  /// been told to campaign and may still take over.
   /// - Throws: ``RaftError/notLeader(leader:)``, ``RaftError/leadershipTransferInProgress``,
   ///   ``RaftError/leadershipTransferFailed(_:)`` (also when it did not finish in time).
   @discardableResult
@@ -486,14 +408,25 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
 
   private func transferLeadership(to target: NodeID?, within timeout: Duration) async throws -> NodeID {
     if let failure { throw failure }
+    if Task.isCancelled { throw RaftError.cancelled }
     if target == id, core.role == .leader { return id }
     try driver.transferLeadership(to: target)
     scheduleDrain()
     let chosen = core.leadershipTransferTarget
-    let outcome = try await waitFor(
-      .otherLeader(id), deadline: nowMilliseconds + timeout.wholeMilliseconds,
-      timeoutError: .leadershipTransferFailed(
-        "\(chosen?.rawValue ?? "the target") did not take over within the election timeout"))
+    let term = core.term
+    let outcome: ConditionWaiter.Outcome
+    do {
+      outcome = try await waitFor(
+        .otherLeader(id), deadline: nowMilliseconds + timeout.wholeMilliseconds,
+        timeoutError: .leadershipTransferFailed(
+          "\(chosen?.rawValue ?? "the target") did not take over within the election timeout"))
+    } catch RaftError.cancelledOutcomeUnknown {
+      if let chosen, core.term == term, core.leadershipTransferTarget == chosen {
+        driver.abortLeadershipTransfer()
+        scheduleDrain()
+      }
+      throw RaftError.cancelledOutcomeUnknown
+    }
     guard case .node(let leader) = outcome else { return core.leader ?? id }
     return leader
   }
@@ -561,5 +494,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     peers.removeAll()
     broadcaster.finish()
     logger.info("raft node stopped", metadata: ["node": "\(id)"])
+    stopSignal.fire(.shutDown)
   }
 }

@@ -4,20 +4,40 @@
 /// Not generic over the state machine (a proposal's output travels as `any Sendable` and is cast
 /// back by the node), so that the table below is compiled once, specialised, rather than looked
 /// up through generic metadata on every commit.
+///
+/// Each carries the caller's trace (nil unless a tracer is in force), which ends with the request.
 enum Waiter {
-  case command(UnsafeContinuation<any Sendable, any Error>, started: UInt64)
-  case membership(CheckedContinuation<Void, any Error>)
-  case read(CheckedContinuation<Void, any Error>)
+  case command(UnsafeContinuation<any Sendable, any Error>, started: UInt64, trace: RequestTrace?)
+  case membership(CheckedContinuation<Void, any Error>, trace: RequestTrace?)
+  case read(CheckedContinuation<Void, any Error>, trace: RequestTrace?)
   /// A caller of ``RaftNode/readIndex()``: resumed with the confirmed index, not waiting for apply.
-  case readIndex(CheckedContinuation<UInt64, any Error>)
+  case readIndex(CheckedContinuation<UInt64, any Error>, trace: RequestTrace?)
 
   /// Resumes the caller with `error`.
   func fail(_ error: RaftError) {
     switch self {
-    case .command(let continuation, _): continuation.resume(throwing: error)
-    case .membership(let continuation): continuation.resume(throwing: error)
-    case .read(let continuation): continuation.resume(throwing: error)
-    case .readIndex(let continuation): continuation.resume(throwing: error)
+    case .command(let continuation, _, let trace):
+      trace?.failed(error)
+      continuation.resume(throwing: error)
+    case .membership(let continuation, let trace):
+      trace?.failed(error)
+      continuation.resume(throwing: error)
+    case .read(let continuation, let trace):
+      trace?.failed(error)
+      continuation.resume(throwing: error)
+    case .readIndex(let continuation, let trace):
+      trace?.failed(error)
+      continuation.resume(throwing: error)
+    }
+  }
+
+  /// What the caller is failed with when its task is cancelled while it waits: a proposal or
+  /// membership change was handed to the core (appended or forwarded) and may still be applied; a
+  /// read has no effect to undo.
+  var cancellationError: RaftError {
+    switch self {
+    case .command, .membership: .cancelledOutcomeUnknown
+    case .read, .readIndex: .cancelled
     }
   }
 }
@@ -46,9 +66,13 @@ struct ConditionWaiter {
   }
 
   let condition: Condition
+  /// Identifies the waiter, for cancelling it (drawn from the node's request IDs).
+  let id: UInt64
   /// When the caller gives up (milliseconds on the node's clock), and with what.
   let deadline: UInt64
   let timeoutError: RaftError
+  /// What the caller is failed with when its task is cancelled.
+  let cancellationError: RaftError
   let continuation: CheckedContinuation<Outcome, any Error>
 }
 
@@ -80,6 +104,16 @@ struct WaiterTable {
   mutating func register(_ waiter: ConditionWaiter) {
     conditions.append(waiter)
   }
+
+  /// Fails the condition waiter `id` with its cancellation error, if it still waits.
+  mutating func cancelCondition(_ id: UInt64) {
+    guard let position = conditions.firstIndex(where: { $0.id == id }) else { return }
+    let waiter = conditions.remove(at: position)
+    waiter.continuation.resume(throwing: waiter.cancellationError)
+  }
+
+  /// How many callers wait, for a request or a condition.
+  var count: Int { waiters.count + conditions.count }
 
   /// Whether anyone waits for a condition.
   var hasConditions: Bool { !conditions.isEmpty }
