@@ -8,14 +8,14 @@ struct Recover: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "UNSAFE: make a stopped node the only voter of its cluster after a quorum is lost for good.",
     discussion: """
-      Use it only when a majority of the voters is gone for good and the cluster cannot elect a
-      leader. It rewrites the stored configuration of the node in --data-dir (stop it first) so
-      that --id alone (or --members) are the voters, from the node's own data. Then start the
-      node with `raftkv serve` on the same directory and ID: it elects itself, and new nodes can
+      Use it only when a majority of the voters is gone for good and the cluster cannot elect a \
+      leader. It rewrites the stored configuration of the node in --data-dir (stop it first) so \
+      that --id alone (or --members) are the voters, from the node's own data. Then start the \
+      node with `raftkv serve` on the same directory and ID: it elects itself, and new nodes can \
       join it with `serve --join`. Recover one survivor only, the one with the most recent data.
 
-      What can be lost: writes the lost nodes committed that never reached this node; writes this
-      node holds that were never acknowledged become committed. Lost nodes must not come back
+      What can be lost: writes the lost nodes committed that never reached this node; writes this \
+      node holds that were never acknowledged become committed. Lost nodes must not come back \
       with their old directories.
       """)
 
@@ -36,6 +36,12 @@ struct Recover: AsyncParsableCommand {
     }
     let outcome = try await RaftKVRecovery.recover(
       dataDirectory: dataDir, id: NodeID(id), voters: voters, logger: logger)
+    let possiblyUncommitted = outcome.entriesPossiblyUncommitted
+    let unconfirmed =
+      possiblyUncommitted == 0
+      ? ""
+      : " Entries \(outcome.storedCommitIndex + 1)-\(outcome.previousLastIndex) (\(possiblyUncommitted)) were "
+        + "not known to be committed here; they will be committed now, even if the old cluster never did."
     let names = { (set: Set<NodeID>) in set.map(\.rawValue).sorted().joined(separator: ",") }
     print(
       """
@@ -45,8 +51,7 @@ struct Recover: AsyncParsableCommand {
         configuration now: voters \(names(outcome.membership.voters)) (entry \(outcome.index), term \(outcome.term))
         log: last entry \(outcome.previousLastIndex), known committed through \(outcome.storedCommitIndex)
       WARNING: this bypasses Raft's safety. Writes the lost nodes committed after entry \
-      \(outcome.previousLastIndex) are lost; the \(outcome.entriesPossiblyUncommitted) entries after \
-      \(outcome.storedCommitIndex) will be committed even if the old cluster never committed them.
+      \(outcome.previousLastIndex) never reached this node and are lost.\(unconfirmed)
       Next: start it with `raftkv serve --id \(id) --data-dir \(dataDir) --raft ... --http ...`; add new \
       nodes with `raftkv serve ... --join URL`. Never restart the lost nodes on their old data directories.
       """)
