@@ -154,7 +154,7 @@ let package = Package(
     .testTarget(
       name: "WebRaftNIOTests",
       dependencies: [
-        "WebRaft", "WebRaftTesting", "WebRaftNIO", "WebRaftNIOTLS",
+        "WebRaft", "WebRaftTesting", "WebRaftNIO", "WebRaftNIOTLS", "WebRaftFileStorage",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -67,6 +67,10 @@ public final class RaftKVServer: Service, Sendable {
     public var leaderWait: Duration
     /// Renders the metrics for `GET /metrics` (Prometheus text); nil answers 404.
     public var metricsText: (@Sendable () -> String)?
+    /// Refuse to start on a data directory that holds no state, instead of starting a new
+    /// cluster of ``peers``: for a restart that must carry on where the node stopped (for example
+    /// after ``RaftKVRecovery/recover(dataDirectory:id:voters:logger:)``).
+    public var resumeOnly: Bool
 
     /// Creates a configuration with the defaults for the rest.
     public init(
@@ -94,6 +98,7 @@ public final class RaftKVServer: Service, Sendable {
       self.requestTimeout = .seconds(5)
       self.leaderWait = .seconds(2)
       self.metricsText = nil
+      self.resumeOnly = false
     }
   }
 
@@ -181,14 +186,22 @@ public final class RaftKVServer: Service, Sendable {
     try FileManager.default.createDirectory(
       atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let storage: FileStorage
+    let incarnations: PeerIncarnationBook
     do {
       storage = try FileStorage(
-        directory: configuration.dataDirectory,
+        directory: configuration.dataDirectory, clusterID: configuration.clusterID, nodeID: id,
         configuration: .init(syncPolicy: configuration.syncPolicy), logger: logger)
+      incarnations = try Self.incarnationBook(of: storage)
     } catch {
       throw StartError(description: "cannot open the data directory \(configuration.dataDirectory): \(error)")
     }
     defer { storage.close() }
+    if configuration.resumeOnly, try await storage.load() == nil {
+      throw StartError(
+        description:
+          "the data directory \(configuration.dataDirectory) holds no state: give --peers to start a new "
+          + "cluster, or --join URL to join a running one")
+    }
 
     // A node that joins learns the members from the node it joins through.
     var joinThrough: KVEndpoint?
@@ -212,7 +225,8 @@ public final class RaftKVServer: Service, Sendable {
       id: id,
       configuration: .init(
         clusterID: configuration.clusterID, listenAddress: configuration.raftAddress, peers: peerAddresses),
-      logger: logger)
+      logger: logger, incarnations: incarnations)
+    let refusals = Self.incarnationRefusals(of: transport)
     do {
       try await transport.start()
     } catch {
@@ -251,6 +265,7 @@ public final class RaftKVServer: Service, Sendable {
       throw error
     }
     transport.attach(node.inbound)
+    if joinThrough == nil { await warnIfPeersIgnored(node) }
 
     // Keep the transport's address book in step with the membership's addresses. A removed
     // member stays for two election timeouts after its removal committed, so that a leader that
@@ -289,11 +304,20 @@ public final class RaftKVServer: Service, Sendable {
     do {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
+          defer { refusals.continuation.finish() }
           do {
             try await app.run()
           } catch {
             throw StartError(
               description: "cannot serve HTTP on \(configuration.httpAddress): \(error)")
+          }
+        }
+        group.addTask { [knownPeers] in
+          // A peer knows this node under another incarnation: its directory was wiped. Stop.
+          for await refusal in refusals.stream {
+            throw StaleIdentityError(
+              id: id, dataDirectory: configuration.dataDirectory, refusal: refusal,
+              members: knownPeers)
           }
         }
         if let joinThrough {

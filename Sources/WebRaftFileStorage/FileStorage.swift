@@ -307,7 +307,7 @@ public final class FileStorage: RaftStorage {
   /// failed system call leaves the storage unusable: what reached the disk is unknown (a failed
   /// `fdatasync` may have dropped the data it could not write), so only a reopen, which reads the
   /// disk again, can go on.
-  private func withState<T: Sendable>(
+  func withState<T: Sendable>(
     writing: Bool = false, _ body: (inout State) throws(FileStorageError) -> T
   ) throws(FileStorageError) -> T {
     try state.withLock { (state) throws(FileStorageError) -> T in

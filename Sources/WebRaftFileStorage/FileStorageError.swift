@@ -1,3 +1,5 @@
+import WebRaft
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -25,6 +27,27 @@ public enum FileStorageError: Error, Hashable, Sendable, CustomStringConvertible
   /// An earlier write or sync failed, so what is on disk is unknown; the storage accepts no more
   /// calls. Close it and open the directory again, which recovers the last durable state.
   case unusable(reason: String)
+  /// The directory belongs to another cluster or node than the one that opened it
+  /// (``FileStorage/init(directory:clusterID:nodeID:configuration:logger:)``): starting on it would
+  /// run a node on another node's log.
+  case identityMismatch(directory: String, expected: Owner, found: Owner)
+
+  /// The cluster and node a data directory belongs to.
+  public struct Owner: Hashable, Sendable, CustomStringConvertible {
+    /// The cluster's ID.
+    public var clusterID: String
+    /// The node's ID.
+    public var nodeID: NodeID
+
+    /// Creates an owner.
+    public init(clusterID: String, nodeID: NodeID) {
+      self.clusterID = clusterID
+      self.nodeID = nodeID
+    }
+
+    /// `node n1 of cluster "orders"`.
+    public var description: String { "node \(nodeID) of cluster \"\(clusterID)\"" }
+  }
 
   /// A sentence that names the problem and what to do about it.
   public var description: String {
@@ -54,6 +77,12 @@ public enum FileStorageError: Error, Hashable, Sendable, CustomStringConvertible
       return
         "WebRaft storage is unusable after an earlier failure (\(reason)); close it and open the "
         + "directory again to recover the last durable state"
+    case .identityMismatch(let directory, let expected, let found):
+      return
+        "WebRaft storage directory \(directory) belongs to \(found), but it was opened as \(expected). "
+        + "Each node needs its own directory: start \(expected.nodeID) with its own data directory "
+        + "(or an empty one to make it a new node), or start \(found.nodeID) of cluster "
+        + "\"\(found.clusterID)\" on this one. Do not edit the IDENTITY file."
     }
   }
 }

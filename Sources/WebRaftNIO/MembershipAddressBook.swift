@@ -81,9 +81,16 @@ public final class MembershipAddressBook: Sendable {
     return [latest, committed]
   }
 
-  /// Takes the node's latest membership (appended, maybe not committed).
+  /// Takes the node's latest membership (appended, maybe not committed). The transport forgets
+  /// the incarnation of a member that left it (``TCPTransport/forgetIncarnation(of:)``), so that
+  /// the member can be added again later with a new data directory.
   public func latestChanged(_ membership: Membership) {
-    update { $0.latest = membership }
+    var left: Set<NodeID> = []
+    update { state in
+      if !state.latest.members.isEmpty { left = state.latest.members.subtracting(membership.members) }
+      state.latest = membership
+    }
+    for member in left { transport.forgetIncarnation(of: member) }
   }
 
   /// Takes the membership the node applied (committed).

@@ -72,7 +72,8 @@ final class RaftChannelHandler: ChannelInboundHandler {
     }
     if case .dialed(let connection) = role {
       let hello = Hello(
-        clusterID: transport.clusterID, sender: transport.id, receiver: connection.id)
+        clusterID: transport.clusterID, sender: transport.id, receiver: connection.id,
+        incarnation: transport.incarnations?.own)
       var buffer = context.channel.allocator.buffer(capacity: 64)
       RaftFrame.write(kind: .hello, payload: hello.encode(), into: &buffer)
       context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -103,10 +104,11 @@ final class RaftChannelHandler: ChannelInboundHandler {
     case (.awaitingHello, .hello):
       handleHello(frame.payload, context: context)
     case (.awaitingHello, .refusal):
-      let reason = (try? Refusal.decode(frame.payload)) ?? "(unreadable reason)"
-      if case .dialed = role {
+      let (reason, kind) = (try? Refusal.decode(frame.payload)) ?? ("(unreadable reason)", .other)
+      if case .dialed(let connection) = role {
         logger.warning("the peer refused the connection: \(reason)")
         close(context: context)
+        transport.refused(by: connection.id, reason: reason, kind: kind)
       } else {
         violation("a refusal sent to the accepting side", context: context)
       }
@@ -140,7 +142,13 @@ final class RaftChannelHandler: ChannelInboundHandler {
         refuse(reason, context: context)
         return
       }
-      let answer = Hello(clusterID: transport.clusterID, sender: transport.id, receiver: hello.sender)
+      if let reason = transport.incarnationProblem(hello) {
+        refuse(reason, kind: .incarnationMismatch, context: context)
+        return
+      }
+      let answer = Hello(
+        clusterID: transport.clusterID, sender: transport.id, receiver: hello.sender,
+        incarnation: transport.incarnations?.own)
       var buffer = context.channel.allocator.buffer(capacity: 64)
       RaftFrame.write(kind: .hello, payload: answer.encode(), into: &buffer)
       context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -148,7 +156,9 @@ final class RaftChannelHandler: ChannelInboundHandler {
       transport.acceptedHandshakeCompleted(context.channel, node: hello.sender)
       logger.debug("accepted a connection from node \(hello.sender)")
     case .dialed(let connection):
-      if let reason = transport.answerProblem(hello, expected: connection.id, channel: context.channel) {
+      if let reason = transport.answerProblem(hello, expected: connection.id, channel: context.channel)
+        ?? transport.incarnationProblem(hello)
+      {
         logger.error("closing the connection to peer \(connection.id): \(reason)")
         close(context: context)
         return
@@ -187,7 +197,9 @@ final class RaftChannelHandler: ChannelInboundHandler {
   // MARK: Failures
 
   /// Refuses a connection at the handshake: logs why, tells the peer, closes.
-  private func refuse(_ reason: String, context: ChannelHandlerContext) {
+  private func refuse(
+    _ reason: String, kind: TCPTransport.HandshakeRefusal.Kind = .other, context: ChannelHandlerContext
+  ) {
     guard case .awaitingHello = state else { return }
     logger.warning("refused a connection: \(reason)")
     transport.counters.connectionsRefused.wrappingAdd(1, ordering: .relaxed)
@@ -195,7 +207,7 @@ final class RaftChannelHandler: ChannelInboundHandler {
     timeout?.cancel()
     timeout = nil
     var buffer = context.channel.allocator.buffer(capacity: 64 + reason.utf8.count)
-    RaftFrame.write(kind: .refusal, payload: Refusal.encode(reason), into: &buffer)
+    RaftFrame.write(kind: .refusal, payload: Refusal.encode(reason, kind: kind), into: &buffer)
     let channel = context.channel
     context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in
       channel.close(promise: nil)

@@ -15,8 +15,10 @@ import WebRaft
 ///
 /// A ``Kind/message`` payload is one message in ``WebRaft/RaftBinaryCodec``'s layout. A ``Kind/hello``
 /// payload is the handshake: the cluster ID, the sender's ``WebRaft/NodeID`` and the receiver it meant to
-/// reach, as length-prefixed UTF-8 strings (``WebRaft/BinaryWriter``). A ``Kind/refusal`` payload is a
-/// length-prefixed UTF-8 reason.
+/// reach, as length-prefixed UTF-8 strings (``WebRaft/BinaryWriter``), then the sender's incarnation
+/// as 8 big-endian bytes (see ``PeerIncarnationBook``; 0 or absent: none). A ``Kind/refusal``
+/// payload is a length-prefixed UTF-8 reason, then one byte that says what kind of refusal it is
+/// (``TCPTransport/HandshakeRefusal/Kind``; absent: ``TCPTransport/HandshakeRefusal/Kind/other``).
 public struct RaftFrame: Hashable, Sendable {
   /// What a frame carries.
   public enum Kind: UInt8, Hashable, Sendable, CaseIterable {
@@ -163,6 +165,9 @@ public struct RaftFrameDecoder: NIOSingleStepByteToMessageDecoder {
 }
 
 /// The handshake payload of a ``RaftFrame/Kind/hello`` frame.
+///
+/// The incarnation came after the first version of the protocol: a hello without it (from a node
+/// that does not send it) still decodes, with no incarnation.
 struct Hello: Hashable, Sendable {
   /// The sender's cluster.
   var clusterID: String
@@ -170,20 +175,29 @@ struct Hello: Hashable, Sendable {
   var sender: NodeID
   /// The node the sender meant to reach.
   var receiver: NodeID
+  /// The sender's incarnation: drawn at random when its data directory was made, so that a node
+  /// that lost its directory is told apart from the one that had it. Nil when it has none.
+  var incarnation: UInt64? = nil
 
   func encode() -> [UInt8] {
-    var writer = BinaryWriter(capacity: 16 + clusterID.utf8.count + 2 * sender.rawValue.utf8.count)
+    var writer = BinaryWriter(capacity: 24 + clusterID.utf8.count + 2 * sender.rawValue.utf8.count)
     writer.write(string: clusterID)
     writer.write(string: sender.rawValue)
     writer.write(string: receiver.rawValue)
+    let value = incarnation ?? 0
+    writer.write(raw: (0..<8).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) })
     return writer.bytes
   }
 
   static func decode(_ payload: ByteBuffer) throws(RaftError) -> Hello {
     var reader = BinaryReader(Array(payload.readableBytesView))
-    let hello = Hello(
+    var hello = Hello(
       clusterID: try reader.readString(), sender: NodeID(try reader.readString()),
       receiver: NodeID(try reader.readString()))
+    if !reader.isAtEnd {
+      let value = try reader.readRaw(count: 8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      hello.incarnation = value == 0 ? nil : value
+    }
     guard reader.isAtEnd else {
       throw .malformedMessage("\(reader.remaining) trailing bytes after a hello")
     }
@@ -196,22 +210,31 @@ enum Refusal {
   /// The longest reason sent, in bytes, so that a refusal is always a small frame.
   static let maxReasonBytes = 512
 
-  static func encode(_ reason: String) -> [UInt8] {
+  static func encode(_ reason: String, kind: TCPTransport.HandshakeRefusal.Kind = .other) -> [UInt8] {
     var text = reason
     if text.utf8.count > maxReasonBytes {
       text = String(decoding: Array(text.utf8.prefix(maxReasonBytes)), as: UTF8.self)
     }
-    var writer = BinaryWriter(capacity: text.utf8.count + 4)
+    var writer = BinaryWriter(capacity: text.utf8.count + 5)
     writer.write(string: text)
+    writer.write(byte: kind.rawValue)
     return writer.bytes
   }
 
-  static func decode(_ payload: ByteBuffer) throws(RaftError) -> String {
+  /// The reason and kind; a refusal without a kind byte (from a node that does not send it) is
+  /// ``TCPTransport/HandshakeRefusal/Kind/other``, and so is a kind this node does not know.
+  static func decode(_ payload: ByteBuffer) throws(RaftError) -> (
+    reason: String, kind: TCPTransport.HandshakeRefusal.Kind
+  ) {
     var reader = BinaryReader(Array(payload.readableBytesView))
     let reason = try reader.readString()
+    var kind = TCPTransport.HandshakeRefusal.Kind.other
+    if !reader.isAtEnd {
+      kind = TCPTransport.HandshakeRefusal.Kind(rawValue: try reader.readByte()) ?? .other
+    }
     guard reader.isAtEnd else {
       throw .malformedMessage("\(reader.remaining) trailing bytes after a refusal")
     }
-    return reason
+    return (reason, kind)
   }
 }

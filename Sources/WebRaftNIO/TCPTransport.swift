@@ -45,6 +45,9 @@ public final class TCPTransport: Service, Sendable {
   public let configuration: Configuration
   let logger: Logger
   let security: Security?
+  /// This node's incarnation and its peers', when the transport checks them.
+  public let incarnations: PeerIncarnationBook?
+  let refusalHandlers = Mutex<[@Sendable (HandshakeRefusal) -> Void]>([])
   let counters = Counters()
   /// The event loop all of this transport's connections run on: a node talks to few peers, and
   /// one loop saves thread hand-offs between the listener's and the peers' connections.
@@ -92,15 +95,20 @@ public final class TCPTransport: Service, Sendable {
   ///     connections on one event loop of the group, chosen here, and does not shut the group
   ///     down.
   ///   - security: an optional layer such as mutual TLS (`WebRaftNIOTLS`).
+  ///   - incarnations: this node's incarnation and the ones it has seen for its peers; with it,
+  ///     the handshake refuses a peer that comes back under a known ID with another incarnation
+  ///     (its data directory was wiped). See ``PeerIncarnationBook``.
   /// - Throws: ``WebRaft/RaftError/invalidConfiguration(_:)`` when a setting is out of range.
   public init(
     id: NodeID,
     configuration: Configuration,
     logger: Logger,
     eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-    security: Security? = nil
+    security: Security? = nil,
+    incarnations: PeerIncarnationBook? = nil
   ) throws(RaftError) {
     try configuration.validate()
+    self.incarnations = incarnations
     self.id = id
     self.clusterID = configuration.clusterID
     self.configuration = configuration

@@ -24,6 +24,9 @@ extension TCPTransport {
     public var connectionsRefused: Int
     /// Connections closed for a protocol violation (bad frame, malformed message, …).
     public var protocolErrors: Int
+    /// Outbound connections a peer refused because it knows this node under another incarnation
+    /// (see ``PeerIncarnationBook``).
+    public var incarnationRefusals: Int
   }
 
   /// The live counters behind ``Statistics``.
@@ -38,6 +41,7 @@ extension TCPTransport {
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsRefused = Atomic<Int>(0)
     let protocolErrors = Atomic<Int>(0)
+    let incarnationRefusals = Atomic<Int>(0)
 
     var snapshot: Statistics {
       Statistics(
@@ -50,7 +54,8 @@ extension TCPTransport {
         connectionFailures: connectionFailures.load(ordering: .relaxed),
         connectionsAccepted: connectionsAccepted.load(ordering: .relaxed),
         connectionsRefused: connectionsRefused.load(ordering: .relaxed),
-        protocolErrors: protocolErrors.load(ordering: .relaxed))
+        protocolErrors: protocolErrors.load(ordering: .relaxed),
+        incarnationRefusals: incarnationRefusals.load(ordering: .relaxed))
     }
   }
 }

@@ -21,7 +21,7 @@ struct RaftKVCommand: AsyncParsableCommand {
       """,
     subcommands: [
       Cluster.self, Serve.self, Put.self, Get.self, Delete.self, CompareAndSet.self, Status.self,
-      Members.self, Transfer.self, Snapshot.self, Bench.self, Maelstrom.self,
+      Members.self, Transfer.self, Snapshot.self, Recover.self, Bench.self, Maelstrom.self,
     ]
   )
 }

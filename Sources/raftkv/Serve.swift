@@ -20,7 +20,12 @@ struct Serve: AsyncParsableCommand {
     discussion: """
       Start each node of a new cluster with the same --peers (every node's Raft address, itself
       included). A node whose data directory already holds state ignores --peers and carries on
-      where it stopped. A new node can instead join a running cluster with --join URL.
+      where it stopped with the membership in its log; such a restart needs neither --peers nor
+      --join. A new node can instead join a running cluster with --join URL.
+
+      A node refuses to start on a data directory made for another node or cluster. A node started
+      on a wiped directory under an ID its cluster knows is refused by its peers and exits with the
+      steps to bring it back (remove the member, empty the directory, start it with --join).
       """)
 
   @Option(help: "The node's identity, for example n1.")
@@ -76,10 +81,6 @@ struct Serve: AsyncParsableCommand {
   var parentPid: Int32?
 
   func validate() throws {
-    if peers == nil && join == nil && !waitToBeAdded {
-      throw ValidationError(
-        "give --peers (a new cluster), --join URL (a running cluster) or --wait-to-be-added")
-    }
     if waitToBeAdded && (peers == nil || join != nil) {
       throw ValidationError("--wait-to-be-added needs --peers (the running members' addresses) and no --join")
     }
@@ -123,6 +124,9 @@ struct Serve: AsyncParsableCommand {
     configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
     configuration.syncPolicy = noFsync ? .none : .fdatasync
     configuration.metricsText = { registry.emitToString() }
+    // Without --peers or --join the node must carry on from its directory, never start a new
+    // cluster of itself alone.
+    configuration.resumeOnly = peers == nil && join == nil
 
     let server = RaftKVServer(configuration: configuration, logger: logger)
     var services: [any Service] = [server]

@@ -59,7 +59,7 @@ struct FrameDecoderTests {
     #expect(frames.first?.kind == .hello)
     #expect(try Hello.decode(frames[0].payload) == Hello(clusterID: "c", sender: "a", receiver: "b"))
     #expect(frames[frames.count - 2].kind == .refusal)
-    #expect(try Refusal.decode(frames[frames.count - 2].payload) == "no")
+    #expect(try Refusal.decode(frames[frames.count - 2].payload).reason == "no")
     #expect(frames.last?.payload.readableBytes == 0)
     #expect(try channel.finish().isClean)
   }

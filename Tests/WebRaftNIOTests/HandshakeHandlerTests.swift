@@ -58,7 +58,7 @@ struct HandshakeHandlerTests {
     let frames = try written(channel)
     #expect(frames.count == 1, sourceLocation: sourceLocation)
     #expect(frames.first?.kind == .refusal, sourceLocation: sourceLocation)
-    let reason = try frames.first.map { try Refusal.decode($0.payload) } ?? ""
+    let reason = try frames.first.map { try Refusal.decode($0.payload).reason } ?? ""
     #expect(reason.contains(text), "\(reason)", sourceLocation: sourceLocation)
     channel.embeddedEventLoop.run()
     #expect(!channel.isActive, sourceLocation: sourceLocation)
@@ -114,7 +114,7 @@ struct HandshakeHandlerTests {
     _ = try? channel.writeInbound(buffer)
     let frames = try written(channel)
     #expect(frames.first?.kind == .refusal)
-    let reason = try frames.first.map { try Refusal.decode($0.payload) } ?? ""
+    let reason = try frames.first.map { try Refusal.decode($0.payload).reason } ?? ""
     #expect(reason.contains("unsupported format version 2"))
     channel.embeddedEventLoop.run()
     #expect(!channel.isActive)
