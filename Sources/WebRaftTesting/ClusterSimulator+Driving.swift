@@ -75,15 +75,19 @@ extension ClusterSimulator {
       let entries = batch[first...]
       // What the node knows committed is recorded before anything is applied.
       try checker.observe(node.core!)
-      node.pendingApply = entries
-      node.applyToken += 1
       let delay = applyDelay.upperBound == 0 ? 0 : UInt64.random(in: applyDelay, using: &diskRandom)
+      node.pendingApplies.append((entries, delay))
+      // The state machine applies one batch at a time, in order: a batch handed out while another
+      // is being applied starts when that one is done. The driver goes on meanwhile.
+      guard node.pendingApplies.count == 1 else {
+        note(.applyStarted, node.position, "\(node.id) queues \(entries.count) entries to apply")
+        trace.combine(delay)
+        return
+      }
       if delay == 0 {
         try applyPending(on: node)
       } else {
-        queue.push(at: now + delay, .applyDone(node: node.position, token: node.applyToken))
-        note(.applyStarted, node.position, "\(node.id) applies \(entries.count) entries in \(delay) ms")
-        trace.combine(delay)
+        startApplying(on: node)
       }
     case .captureSnapshot(let metadata):
       try capture(metadata, on: node)
@@ -125,10 +129,10 @@ extension ClusterSimulator {
     node.driver!.persisted()
   }
 
-  /// The state machine of `node` applies the batch under way.
+  /// The state machine of `node` applies the batch under way, then starts on the next one queued.
   func applyPending(on node: SimulatedNode) throws(SimulationFailure) {
-    guard let entries = node.pendingApply else { return }
-    node.pendingApply = nil
+    guard !node.pendingApplies.isEmpty else { return }
+    let entries = node.pendingApplies.removeFirst().entries
     for entry in entries {
       try checker.applied(entry, on: node.id)
       node.stateMachine.append(entry)
@@ -138,6 +142,16 @@ extension ClusterSimulator {
       node.driver!.applied(entry) { node.settled.append(($0, $1)) }
       try settleBuffered(on: node)
     }
+    if !node.pendingApplies.isEmpty { startApplying(on: node) }
+  }
+
+  /// Schedules the end of the first batch queued on `node`, its delay from now.
+  private func startApplying(on node: SimulatedNode) {
+    let (entries, delay) = node.pendingApplies[0]
+    node.applyToken += 1
+    queue.push(at: now + delay, .applyDone(node: node.position, token: node.applyToken))
+    note(.applyStarted, node.position, "\(node.id) applies \(entries.count) entries in \(delay) ms")
+    trace.combine(delay)
   }
 
   // MARK: - Messages

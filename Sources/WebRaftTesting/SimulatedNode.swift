@@ -23,9 +23,11 @@ final class SimulatedNode {
   var pendingWrite: (hardState: HardState?, entries: [LogEntry])?
   /// Identifies the write under way, so that a write of a crashed run is ignored.
   var writeToken: UInt64 = 0
-  /// The batch of committed entries the state machine is applying.
-  var pendingApply: ArraySlice<LogEntry>?
-  /// Identifies the batch under way.
+  /// The batches of committed entries handed to the state machine and not applied yet, in order,
+  /// each with the time it takes to apply; the first is being applied. The node goes on with
+  /// everything else meanwhile.
+  var pendingApplies: [(entries: ArraySlice<LogEntry>, delay: UInt64)] = []
+  /// Identifies the batch being applied.
   var applyToken: UInt64 = 0
   /// The node's own snapshot being written in the background.
   var snapshotBeingWritten: SnapshotMetadata?
@@ -61,7 +63,7 @@ final class SimulatedNode {
   func reset() {
     pendingWrite = nil
     writeToken += 1
-    pendingApply = nil
+    pendingApplies = []
     applyToken += 1
     snapshotBeingWritten = nil
     writtenSnapshot = nil
