@@ -218,4 +218,49 @@ struct SlowApplyTests {
     }
     for node in nodes.values { await node.shutdown() }
   }
+
+  @Test(
+    "shutdown while entries wait to be applied ends the applier after the command under way and fails every waiting proposal"
+  )
+  func shutdownStopsTheApplier() async throws {
+    let machine = SlowMachine(delay: .milliseconds(50))
+    let node = try await RaftNode(
+      id: "solo", configuration: fastConfiguration(), bootstrap: ["solo"], storage: InMemoryStorage(),
+      stateMachine: machine, logger: Logger(label: "test"),
+      makePeer: InMemoryNetwork().makePeer(from: "solo"))
+    #expect(await eventually { await node.status.role == .leader })
+    let count = 10
+    let outcomes = (0..<count).map { number in
+      Task { () -> RaftError? in
+        do {
+          _ = try await node.propose(Data("cmd\(number)".utf8))
+          return nil
+        } catch let error as RaftError {
+          return error
+        } catch {
+          return .cancelled
+        }
+      }
+    }
+    // Everything commits at once; the state machine applies one command per 50 ms.
+    #expect(await eventually { await node.status.commitIndex >= UInt64(count + 1) })
+    #expect(await eventually { machine.commands.count >= 2 })
+    let stopping = ContinuousClock.now
+    await node.shutdown()
+    #expect(ContinuousClock.now - stopping < .milliseconds(500))
+    let appliedAtShutdown = machine.commands.count
+    #expect(appliedAtShutdown < count)
+    var failed = 0
+    for outcome in outcomes {
+      switch await outcome.value {
+      case nil: break
+      case .shutdown?: failed += 1
+      case let other?: Issue.record("a proposal ended with \(other)")
+      }
+    }
+    // The proposals whose commands were applied before the shutdown may have returned.
+    #expect(failed >= count - appliedAtShutdown)
+    try await Task.sleep(for: .milliseconds(200))
+    #expect(machine.commands.count == appliedAtShutdown, "the state machine applied after the shutdown")
+  }
 }

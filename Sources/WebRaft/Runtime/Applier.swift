@@ -29,7 +29,9 @@ struct AppliedBatch: Sendable {
 /// The batches a node hands to its applier task, in order.
 ///
 /// The node's pump enqueues without waiting; the applier task takes them one by one, parking
-/// while there is none. Closing it drops the jobs not started and ends a parked applier.
+/// while there is none. Closing it drops the jobs not started, ends a parked applier, and stops a
+/// running one before its next command (the command under way is not interrupted: a state machine
+/// sees no cancellation in the middle of an apply).
 final class ApplyQueue: Sendable {
   private struct State {
     var jobs: [ApplyJob] = []
@@ -38,6 +40,11 @@ final class ApplyQueue: Sendable {
   }
 
   private let state = Mutex(State())
+  /// Set by ``close()``; read without the lock before every command.
+  private let closedFlag = Atomic(false)
+
+  /// Whether the queue was closed: the applier stops before its next command.
+  var isClosed: Bool { closedFlag.load(ordering: .acquiring) }
 
   /// Adds a job, waking the applier if it waits for one.
   func enqueue(_ job: ApplyJob) {
@@ -68,6 +75,7 @@ final class ApplyQueue: Sendable {
 
   /// Drops the jobs not started and ends the applier.
   func close() {
+    closedFlag.store(true, ordering: .releasing)
     let parked = state.withLock { state -> UnsafeContinuation<ApplyJob?, Never>? in
       state.closed = true
       state.jobs.removeAll()
@@ -90,14 +98,15 @@ extension RaftNode {
     while let job = await queue.next() {
       let start = clock.now
       var outputs: [any Sendable] = []
+      outputs.reserveCapacity(job.entries.count - job.first)
       var failure: RaftError?
       var end = job.first
       while end < job.entries.count {
         let entry = job.entries[end]
         if case .command(let command) = entry.payload {
-          // A stopping node cancels the applier, which stops between two commands (a restart
+          // A stopping node closes the queue; the applier stops between two commands (a restart
           // replays whatever is not applied).
-          if Task.isCancelled { return }
+          if queue.isClosed { return }
           let listened = broadcaster.hasSubscribers
           if listened { broadcaster.publish(.apply(entry)) }
           do {

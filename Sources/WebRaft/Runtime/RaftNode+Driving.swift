@@ -220,7 +220,6 @@ extension RaftNode {
     tickTask?.cancel()
     mailbox.close(because: error)
     applyQueue.close()
-    applierTask?.cancel()
     failAll(error)
   }
 

@@ -179,7 +179,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     // proposals.
     mailbox.close(because: .shutdown)
     applyQueue.close()
-    applierTask?.cancel()
   }
 
   private static func tickInterval(_ configuration: RaftConfiguration) -> Duration {
@@ -554,7 +553,6 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     // The applier stops after the command under way; what it applied is not reported any more.
     applyQueue.close()
     if let applierTask {
-      applierTask.cancel()
       await applierTask.value
       self.applierTask = nil
     }
