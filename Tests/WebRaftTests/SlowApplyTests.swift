@@ -186,24 +186,25 @@ struct SlowApplyTests {
 
     #expect(outputs.sorted() == Array(1...count))
     // (a) No election: the same leader in the same term, and each follower heard from it at
-    // least every 150 ms (heartbeats are due every 20 ms) while the state machines lagged.
+    // least every 200 ms (heartbeats are due every 20 ms; the old driver went 500 ms without a
+    // word) while the state machines lagged.
     #expect(log.electionsStarted.count == electionsBefore, "elections started on \(log.electionsStarted)")
     let after = await leader.status
     #expect(after.role == .leader && after.term == before.term)
     for member in members where member != leaderIDFound {
       #expect(await nodes[member]!.status.leader == leaderIDFound)
       let gap = log.longestGap(from: leaderIDFound, to: member, within: started..<finished)
-      #expect(gap < .milliseconds(150), "\(member) heard nothing from the leader for \(gap)")
+      #expect(gap < .milliseconds(200), "\(member) heard nothing from the leader for \(gap)")
     }
-    // (b) Commits go on while applying lags: the last proposal's entry commits within 150 ms of
-    // being proposed, when the state machine is still several entries behind it (it applies one
-    // command per 50 ms).
+    // (b) Commits go on while applying lags: the last proposal's entry commits within 300 ms of
+    // being proposed (a few milliseconds on an idle machine; 660 ms with the old driver), when the
+    // state machine is still several entries behind it (it applies one command per 50 ms).
     let proposedLast = try #require(samples.lastProposed)
     let recorded = samples.recorded
     let committed = try #require(
       recorded.first { $0.commit >= lastIndex }, "the last entry never committed while sampled")
     #expect(
-      committed.time - proposedLast < .milliseconds(150),
+      committed.time - proposedLast < .milliseconds(300),
       "the last entry committed \(committed.time - proposedLast) after it was proposed")
     #expect(
       committed.applied + 5 <= lastIndex,
