@@ -24,10 +24,12 @@ final class SimulatedNode {
   /// Identifies the write under way, so that a write of a crashed run is ignored.
   var writeToken: UInt64 = 0
   /// The batches of committed entries handed to the state machine and not applied yet, in order,
-  /// each with the time it takes to apply; the first is being applied. The node goes on with
-  /// everything else meanwhile.
+  /// each with the delay drawn for it; the first `applyingBatches` are being applied. The node
+  /// goes on with everything else meanwhile.
   var pendingApplies: [(entries: ArraySlice<LogEntry>, delay: UInt64)] = []
-  /// Identifies the batch being applied.
+  /// How many of `pendingApplies` the run under way applies (0: none scheduled).
+  var applyingBatches = 0
+  /// Identifies the run under way.
   var applyToken: UInt64 = 0
   /// The node's own snapshot being written in the background.
   var snapshotBeingWritten: SnapshotMetadata?
@@ -64,6 +66,7 @@ final class SimulatedNode {
     pendingWrite = nil
     writeToken += 1
     pendingApplies = []
+    applyingBatches = 0
     applyToken += 1
     snapshotBeingWritten = nil
     writtenSnapshot = nil
