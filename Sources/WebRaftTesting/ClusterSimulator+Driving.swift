@@ -75,15 +75,20 @@ extension ClusterSimulator {
       let entries = batch[first...]
       // What the node knows committed is recorded before anything is applied.
       try checker.observe(node.core!)
-      node.pendingApply = entries
-      node.applyToken += 1
       let delay = applyDelay.upperBound == 0 ? 0 : UInt64.random(in: applyDelay, using: &diskRandom)
+      node.pendingApplies.append((entries, delay))
+      // The state machine applies in runs, in order: batches handed out while a run is under way
+      // wait for it to end, then go together into the next run, which takes the delay drawn for
+      // the first of them. The driver goes on meanwhile.
+      guard node.pendingApplies.count == 1 else {
+        note(.applyStarted, node.position, "\(node.id) queues \(entries.count) entries to apply")
+        trace.combine(delay)
+        return
+      }
       if delay == 0 {
         try applyPending(on: node)
       } else {
-        queue.push(at: now + delay, .applyDone(node: node.position, token: node.applyToken))
-        note(.applyStarted, node.position, "\(node.id) applies \(entries.count) entries in \(delay) ms")
-        trace.combine(delay)
+        startApplying(on: node)
       }
     case .captureSnapshot(let metadata):
       try capture(metadata, on: node)
@@ -125,19 +130,38 @@ extension ClusterSimulator {
     node.driver!.persisted()
   }
 
-  /// The state machine of `node` applies the batch under way.
+  /// The state machine of `node` applies the run under way, then starts the next one with the
+  /// batches queued meanwhile.
   func applyPending(on node: SimulatedNode) throws(SimulationFailure) {
-    guard let entries = node.pendingApply else { return }
-    node.pendingApply = nil
-    for entry in entries {
-      try checker.applied(entry, on: node.id)
-      node.stateMachine.append(entry)
-      trace.combine(TraceKind.apply.rawValue)
-      trace.combine(entry.index)
-      trace.combine(entry.term)
-      node.driver!.applied(entry) { node.settled.append(($0, $1)) }
-      try settleBuffered(on: node)
+    let run = max(node.applyingBatches, 1)
+    guard node.pendingApplies.count >= run else { return }
+    let batches = node.pendingApplies.prefix(run)
+    node.pendingApplies.removeFirst(run)
+    node.applyingBatches = 0
+    for (entries, _) in batches {
+      for entry in entries {
+        try checker.applied(entry, on: node.id)
+        node.stateMachine.append(entry)
+        trace.combine(TraceKind.apply.rawValue)
+        trace.combine(entry.index)
+        trace.combine(entry.term)
+        node.driver!.applied(entry) { node.settled.append(($0, $1)) }
+        try settleBuffered(on: node)
+      }
     }
+    if !node.pendingApplies.isEmpty { startApplying(on: node) }
+  }
+
+  /// Schedules the end of a run of every batch queued on `node`, the first one's delay from now.
+  private func startApplying(on node: SimulatedNode) {
+    let delay = node.pendingApplies[0].delay
+    node.applyingBatches = node.pendingApplies.count
+    node.applyToken += 1
+    queue.push(at: now + delay, .applyDone(node: node.position, token: node.applyToken))
+    note(
+      .applyStarted, node.position,
+      "\(node.id) applies \(node.pendingApplies.reduce(0) { $0 + $1.entries.count }) entries in \(delay) ms")
+    trace.combine(delay)
   }
 
   // MARK: - Messages

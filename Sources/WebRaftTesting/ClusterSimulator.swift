@@ -12,7 +12,8 @@
 /// ``SimulatedStorage``), network (a ``SimulatedNetwork``), state machine (the list of entries the
 /// node applied) and clock, and schedules the driver's asynchronous steps as events that the seed
 /// orders: a storage write becomes durable after ``diskDelay``, a batch of committed entries is
-/// applied after ``applyDelay`` (a slow state machine), a snapshot captured at an apply boundary
+/// applied after ``applyDelay`` (a slow state machine, which applies one batch after the other
+/// while the node goes on storing, sending and voting), a snapshot captured at an apply boundary
 /// is written out in the background after ``diskDelay``, and a timer fires up to ``tickDelay``
 /// late (a starved tick task or a paused process). Ticks, messages and proposals keep arriving
 /// while any of these is under way, as they would on a real node.
@@ -47,6 +48,8 @@ public final class ClusterSimulator {
   /// The time a storage write takes to become durable, in milliseconds.
   public var diskDelay: ClosedRange<UInt64> = 0...2
   /// The time a batch of committed entries takes to apply, in milliseconds (a slow state machine).
+  /// Batches are applied one after the other; the node carries on with messages, timers and
+  /// writes while they are.
   public var applyDelay: ClosedRange<UInt64> = 0...0
   /// How late a node's timer may fire, in milliseconds (a starved tick task or a paused process).
   public var tickDelay: ClosedRange<UInt64> = 0...0

@@ -23,9 +23,13 @@ final class SimulatedNode {
   var pendingWrite: (hardState: HardState?, entries: [LogEntry])?
   /// Identifies the write under way, so that a write of a crashed run is ignored.
   var writeToken: UInt64 = 0
-  /// The batch of committed entries the state machine is applying.
-  var pendingApply: ArraySlice<LogEntry>?
-  /// Identifies the batch under way.
+  /// The batches of committed entries handed to the state machine and not applied yet, in order,
+  /// each with the delay drawn for it; the first `applyingBatches` are being applied. The node
+  /// goes on with everything else meanwhile.
+  var pendingApplies: [(entries: ArraySlice<LogEntry>, delay: UInt64)] = []
+  /// How many of `pendingApplies` the run under way applies (0: none scheduled).
+  var applyingBatches = 0
+  /// Identifies the run under way.
   var applyToken: UInt64 = 0
   /// The node's own snapshot being written in the background.
   var snapshotBeingWritten: SnapshotMetadata?
@@ -61,7 +65,8 @@ final class SimulatedNode {
   func reset() {
     pendingWrite = nil
     writeToken += 1
-    pendingApply = nil
+    pendingApplies = []
+    applyingBatches = 0
     applyToken += 1
     snapshotBeingWritten = nil
     writtenSnapshot = nil

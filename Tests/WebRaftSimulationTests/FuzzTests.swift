@@ -9,7 +9,8 @@ import WebRaftTesting
 /// and two-way link cuts, partitions, loss, duplicates, delays, long reordering, slow disks — and,
 /// on some seeds, membership changes, snapshots with log compaction and InstallSnapshot in small
 /// chunks, linearizable and lease reads (also on stale leaders), leadership transfers, slow state
-/// machines, late timers and clocks that drift apart. The invariant checker watches
+/// machines (applying behind replication, with a queue that fills up), late timers and clocks that
+/// drift apart. The invariant checker watches
 /// every step. At the end
 /// everything is healed and the cluster must agree again with every acknowledged proposal applied
 /// on every node.
@@ -50,6 +51,12 @@ struct FuzzTests {
     let jointChanges = changesMembership && size >= 3 && Int.random(in: 0..<2, using: &jointSetup) == 0
     // Commit indexes sent at once (the paper) or carried by the next append.
     configuration.commitNotificationDelay = .milliseconds([0, 2, 2, 10].randomElement(using: &setup)!)
+    // Small apply batches, and a state machine whose queue fills up (the driver then hands out no
+    // committed entries until it catches up); drawn apart so that the other choices stay as they
+    // were for each seed.
+    var applyLimits = SplitMix64(seed: seed ^ 0x0A99_1E00_0A99_1E00)
+    configuration.maxApplyBatch = [4096, 4096, 1, 3].randomElement(using: &applyLimits)!
+    configuration.maxApplyingEntries = [16_384, 16_384, 1, 4].randomElement(using: &applyLimits)!
     let simulator = try ClusterSimulator(seed: seed, nodes: size, configuration: configuration)
     simulator.diskDelay = [0...2, 0...2, 0...10, 5...60].randomElement(using: &setup)!
     simulator.snapshotInterval = snapshotInterval

@@ -14,7 +14,7 @@ struct MailboxTests {
     let taken = try await withUnsafeThrowingContinuation {
       (continuation: UnsafeContinuation<any Sendable, any Error>) in
       mailbox.setPump {
-        let (messages, proposals) = mailbox.takeAll()
+        let (messages, proposals, _) = mailbox.takeAll()
         #expect(messages.isEmpty)
         #expect(proposals.map(\.requestID) == [7])
         for proposal in proposals { proposal.continuation.resume(returning: proposal.requestID) }

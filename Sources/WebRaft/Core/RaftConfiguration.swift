@@ -30,6 +30,12 @@ public struct RaftConfiguration: Hashable, Sendable {
   public var maxUncommittedBytes: Int = 64 << 20
   /// The most committed entries handed to the state machine in one batch.
   public var maxApplyBatch: Int = 4096
+  /// The most committed entries handed to the state machine and not applied yet. The state
+  /// machine applies in the background while the node goes on persisting, replicating, voting
+  /// and sending heartbeats; once this many entries wait to be applied, the node hands it nothing
+  /// more until it catches up (everything else goes on), so that a stuck state machine does not
+  /// make the queue of entries to apply grow without bound.
+  public var maxApplyingEntries: Int = 16_384
   /// The most payload bytes in flight to one follower (appends sent and not acknowledged).
   public var maxInflightBytes: Int = 32 << 20
   /// Take a snapshot and compact the log after this many entries were applied since the last
@@ -124,6 +130,9 @@ public struct RaftConfiguration: Hashable, Sendable {
     }
     if maxApplyBatch < 1 {
       throw .invalidConfiguration("maxApplyBatch must be at least 1, got \(maxApplyBatch)")
+    }
+    if maxApplyingEntries < 1 {
+      throw .invalidConfiguration("maxApplyingEntries must be at least 1, got \(maxApplyingEntries)")
     }
   }
 }

@@ -368,6 +368,14 @@ public struct RaftCore: Sendable {
   /// Hands out everything to do, or nil when there is nothing or a previous `Ready` has not been
   /// confirmed with ``advance()`` yet.
   public mutating func ready() -> Ready? {
+    ready(maxCommittedEntries: configuration.maxApplyBatch)
+  }
+
+  /// Like ``ready()``, with at most `maxCommittedEntries` (and at most
+  /// ``RaftConfiguration/maxApplyBatch``) committed entries: a driver whose state machine lags
+  /// passes 0 to go on persisting and sending while it hands out nothing more to apply. Entries
+  /// left out stay due; ``advance()`` marks only those handed out as given to the state machine.
+  public mutating func ready(maxCommittedEntries: Int) -> Ready? {
     guard handedOut == nil else { return nil }
     if leading?.appendsDue == true {
       leading!.appendsDue = false
@@ -382,7 +390,8 @@ public struct RaftCore: Sendable {
     // The commit index alone is never worth a durable write (it is volatile state in Figure 2):
     // it is stored along with entries or a new term or vote.
     let hardStateChanged = termOrVoteUnstored || (current != storedHardState && !unstable.isEmpty)
-    let committed = log.committedToApply(maxCount: configuration.maxApplyBatch)
+    let committed = log.committedToApply(
+      maxCount: min(max(maxCommittedEntries, 0), configuration.maxApplyBatch))
     if !hardStateChanged, unstable.isEmpty, committed.isEmpty, outbox.isEmpty,
       pendingEvents.isEmpty, pendingRejections.isEmpty, readStates.isEmpty, snapshotChunks.isEmpty,
       snapshotChunkRequests.isEmpty

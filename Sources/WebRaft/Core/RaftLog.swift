@@ -211,7 +211,7 @@ struct RaftLog: Hashable, Sendable {
 
   /// Committed entries not yet handed to the state machine, at most `maxCount`.
   func committedToApply(maxCount: Int) -> [LogEntry] {
-    guard commitIndex > appliedIndex else { return [] }
+    guard commitIndex > appliedIndex, maxCount > 0 else { return [] }
     let start = Int(appliedIndex - snapshotIndex)
     let end = min(Int(commitIndex - snapshotIndex), start + maxCount)
     return held.copy(start..<end)

@@ -15,9 +15,16 @@
 /// 6. publish `events`;
 /// 7. for each of `snapshotChunkRequests`, read the chunk from the storage's current snapshot and
 ///    hand it to ``RaftCore/sendSnapshotChunk(to:metadata:totalSize:offset:data:)``;
-/// 8. apply the `committedEntries` the state machine has not applied yet, in order;
-/// 9. call ``RaftCore/advance()``; a snapshot of the state machine, when one is due, is captured
-///    right then, before anything else is applied, and written out in the background.
+/// 8. hand the `committedEntries` to the state machine, to apply in order after those handed out
+///    before, without waiting for them to be applied: applying runs behind replication, and the
+///    next `Ready`s are carried out meanwhile;
+/// 9. call ``RaftCore/advance()`` (the `committedEntries` count as handed to the state machine);
+///    a snapshot of the state machine, when one is due, is captured once everything handed to it
+///    is applied, before anything else is, and written out in the background.
+///
+/// A driver whose state machine lags asks for `Ready`s without committed entries
+/// (``RaftCore/ready(maxCommittedEntries:)``), and installs a snapshot received in step 3 only
+/// once the state machine applied everything handed to it.
 public struct Ready: Sendable {
   /// The term, vote and commit hint to store: set when the term or vote changed, or along with
   /// `entries` when the commit index moved (a moved commit index alone costs no write).
@@ -32,7 +39,8 @@ public struct Ready: Sendable {
   /// leader counts itself towards a commit only once its own write is durable. A driver may
   /// ignore this and send everything after the write.
   public var earlyMessageCount = 0
-  /// Committed entries to apply, in index order.
+  /// Committed entries to hand to the state machine, in index order (the next ones after those
+  /// handed out before).
   public var committedEntries: [LogEntry]
   /// Forwarded proposals that the leader refused (by request identifier).
   public var rejectedProposals: [ProposalRejection]

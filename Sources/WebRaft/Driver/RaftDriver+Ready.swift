@@ -19,13 +19,20 @@ extension RaftDriver {
   /// 5. settle refused proposals and reads whose read index is known or that failed;
   /// 6. publish the events;
   /// 7. read the snapshot chunks followers need and hand them to the core;
-  /// 8. apply the committed entries not applied yet (settling the proposals they decide) and serve
-  ///    the reads they make possible;
-  /// 9. confirm the `Ready` to the core (``RaftCore/advance()``), then capture a snapshot at
-  ///    this apply boundary when one is due.
+  /// 8. hand the committed entries not handed out yet to the state machine, without waiting for
+  ///    them to be applied (the host reports each applied entry with ``applied(_:resolve:)``,
+  ///    which settles the proposals it decides and serves the reads it makes possible);
+  /// 9. confirm the `Ready` to the core (``RaftCore/advance()``), then capture a snapshot when one
+  ///    is due and everything handed out is applied.
   ///
-  /// Between two `Ready`s, a snapshot written in the background is committed first. When the
-  /// state machine applies a membership entry or restores a snapshot, the driver publishes
+  /// Between two `Ready`s, a snapshot written in the background is committed first, and a due
+  /// snapshot is captured once everything handed out is applied. Applying lags behind the rest:
+  /// the next `Ready`s are carried out while entries handed out are still being applied, up to
+  /// ``RaftConfiguration/maxApplyingEntries`` of them; past that, and while a due snapshot waits
+  /// for the state machine to catch up (so that snapshots are taken under a steady load too), the
+  /// `Ready`s carry no committed entries. A snapshot received from the leader is installed only
+  /// once everything handed out is applied (step 3 waits for it). When the state machine applies
+  /// a membership entry or restores a snapshot, the driver publishes
   /// ``RaftEvent/membershipCommitted(_:)`` before its next action: transports follow the committed
   /// membership, so that a removed member still hears that its removal committed.
   public mutating func next(resolve: (UInt64, RequestOutcome) -> Void) -> DriverAction? {
@@ -44,14 +51,9 @@ extension RaftDriver {
           awaiting = .commit
           return .commitSnapshot(metadata)
         }
-        guard let next = core.ready() else {
-          // Idle is an apply boundary too: a snapshot asked for now is taken now.
-          if snapshotRequested, let metadata = dueSnapshot() {
-            awaiting = .capture
-            return .captureSnapshot(metadata)
-          }
-          return nil
-        }
+        // Between two `Ready`s with everything handed out applied is an apply boundary.
+        if let capture = captureIfDue() { return capture }
+        guard let next = core.ready(maxCommittedEntries: applyCapacity) else { return nil }
         ready = next
         phase = .early
         position = 0
@@ -71,6 +73,11 @@ extension RaftDriver {
         }
       case .chunks:
         if let metadata = receivedSnapshot {
+          // Restoring the state machine must not overtake the entries it is still applying.
+          guard appliedIndex == handedOutIndex else {
+            awaiting = .applies
+            return nil
+          }
           receivedSnapshot = nil
           awaiting = .install
           return .installSnapshot(metadata)
@@ -120,20 +127,17 @@ extension RaftDriver {
         phase = .apply
       case .apply:
         phase = .finish
-        if let last = ready!.committedEntries.last, last.index > appliedIndex {
+        if let last = ready!.committedEntries.last, last.index > handedOutIndex {
           let committed = ready!.committedEntries
-          let first = committed.firstIndex { $0.index > appliedIndex } ?? committed.endIndex
-          awaiting = .apply(through: last.index)
+          let first = committed.firstIndex { $0.index > handedOutIndex } ?? committed.endIndex
+          handedOutIndex = last.index
           return .apply(committed, from: first)
         }
       case .finish:
         if !tracker.isEmpty { tracker.releaseReads(applied: appliedIndex, resolve: resolve) }
         ready = nil
         core.advance()
-        if let metadata = dueSnapshot() {
-          awaiting = .capture
-          return .captureSnapshot(metadata)
-        }
+        if let capture = captureIfDue() { return capture }
         // Back to the host between two `Ready`s, so that what arrived meanwhile is stepped into
         // the next one (one write and one round of messages for all of it).
         finishedReady = true
@@ -169,6 +173,7 @@ extension RaftDriver {
     awaiting = nil
     if metadata.index > appliedIndex {
       appliedIndex = metadata.index
+      handedOutIndex = max(handedOutIndex, metadata.index)
       appliedMembership = metadata.membership
       raisedEvents.append(.membershipCommitted(metadata.membership))
     }
@@ -193,17 +198,22 @@ extension RaftDriver {
     awaiting = nil
   }
 
-  /// The state machine applied `entry`, the next one of the batch handed out with
-  /// ``DriverAction/apply(_:)``; settles the requests it decides.
+  /// The state machine applied `entry`, the next one handed out with
+  /// ``DriverAction/apply(_:from:)`` (batches in the order they were handed out); settles the
+  /// requests it decides and serves the reads that waited for it. It may be reported at any time,
+  /// also while the driver carries out a later `Ready`.
   public mutating func applied(_ entry: LogEntry, resolve: (UInt64, RequestOutcome) -> Void) {
-    guard case .apply(let last) = awaiting, entry.index == appliedIndex + 1 else { return }
+    guard entry.index == appliedIndex + 1, entry.index <= handedOutIndex else { return }
     appliedIndex = entry.index
     if case .membership(let membership) = entry.payload {
       appliedMembership = membership
       raisedEvents.append(.membershipCommitted(membership))
     }
-    tracker.applied(entry, node: core.id, resolve: resolve)
-    if entry.index == last { awaiting = nil }
+    if !tracker.isEmpty {
+      tracker.applied(entry, node: core.id, resolve: resolve)
+      tracker.releaseReads(applied: appliedIndex, resolve: resolve)
+    }
+    if appliedIndex == handedOutIndex, awaiting == .applies { awaiting = nil }
   }
 
   /// The state machine's state was captured for the snapshot handed out with
@@ -242,19 +252,35 @@ extension RaftDriver {
     core.snapshotCommitted(metadata)
   }
 
-  /// The metadata of the snapshot to capture now, if the policy says one is due.
-  private func dueSnapshot() -> SnapshotMetadata? {
-    guard snapshotsSupported, ownSnapshot == .idle else { return nil }
-    let applied = appliedIndex
-    let since = applied > core.snapshotIndex ? applied - core.snapshotIndex : 0
-    guard since > 0 else { return nil }
-    var due = snapshotRequested
-    if let interval = snapshotPolicy.entryInterval, since >= interval { due = true }
+  /// How many committed entries the next `Ready` may hand out: none while the pipeline of
+  /// entries being applied is full, or while a due snapshot waits for it to drain.
+  private var applyCapacity: Int {
+    let applying = handedOutIndex - appliedIndex
+    let limit = UInt64(core.configuration.maxApplyingEntries)
+    guard applying < limit else { return 0 }
+    if applying > 0, snapshotDue(at: handedOutIndex) { return 0 }
+    return Int(limit - applying)
+  }
+
+  /// The capture of a due snapshot, when everything handed out is applied (the state machine then
+  /// holds exactly the state at ``appliedIndex``).
+  private mutating func captureIfDue() -> DriverAction? {
+    guard appliedIndex == handedOutIndex, snapshotDue(at: appliedIndex),
+      let metadata = core.snapshotMetadata(at: appliedIndex)
+    else { return nil }
+    awaiting = .capture
+    return .captureSnapshot(metadata)
+  }
+
+  /// Whether the policy (or a request) wants a snapshot once the state machine reaches `index`.
+  private func snapshotDue(at index: UInt64) -> Bool {
+    guard snapshotsSupported, ownSnapshot == .idle, index > core.snapshotIndex else { return false }
+    if snapshotRequested { return true }
+    var due = false
+    if let interval = snapshotPolicy.entryInterval, index - core.snapshotIndex >= interval { due = true }
     if let bytes = snapshotPolicy.logBytes, core.logByteCount >= bytes { due = true }
-    guard due else { return nil }
-    if !snapshotRequested, let failed = lastSnapshotFailure, core.now < failed + snapshotPolicy.retryDelay {
-      return nil
-    }
-    return core.snapshotMetadata(at: applied)
+    guard due else { return false }
+    if let failed = lastSnapshotFailure, core.now < failed + snapshotPolicy.retryDelay { return false }
+    return true
   }
 }

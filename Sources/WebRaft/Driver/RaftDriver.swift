@@ -9,6 +9,14 @@
 /// the leader, serving snapshot chunks, applying, capturing and committing the node's own
 /// snapshots, and settling the proposals and reads that wait on the node.
 ///
+/// Applying is off the replication path: the driver hands committed entries to the state machine
+/// (``DriverAction/apply(_:from:)``) and goes on at once — persisting, sending, voting and
+/// heartbeats do not wait for a slow state machine. The entries handed out and not yet applied
+/// (from ``appliedIndex`` to ``handedOutIndex``) form an ordered pipeline that the host works off
+/// in order, reporting each entry with ``applied(_:resolve:)``; it holds at most
+/// ``RaftConfiguration/maxApplyingEntries`` entries, after which the driver hands out no more
+/// until the state machine catches up.
+///
 /// The driver does no I/O. Its host (``RaftNode`` with real storage, transport, state machine and
 /// clock; the simulator with simulated ones) asks ``next(resolve:)`` for the next
 /// ``DriverAction``, does it, and reports the completion of the asynchronous ones. Inputs (messages,
@@ -51,9 +59,10 @@ public struct RaftDriver: Sendable {
 
   /// The completion the driver waits for.
   enum Awaiting: Equatable {
-    case persist, chunkWrite, install, chunkRead
-    case apply(through: UInt64)
-    case capture, commit
+    case persist, chunkWrite, install, chunkRead, capture, commit
+    /// Everything handed out to apply is to be applied first (a received snapshot waits to be
+    /// installed).
+    case applies
   }
 
   /// The state of the node's own snapshot.
@@ -69,6 +78,9 @@ public struct RaftDriver: Sendable {
   public internal(set) var core: RaftCore
   /// The last index the state machine has applied (restored from a snapshot or applied).
   public internal(set) var appliedIndex: UInt64
+  /// The last index handed to the state machine to apply: the entries after ``appliedIndex`` up to
+  /// this one are being applied.
+  public internal(set) var handedOutIndex: UInt64
   /// The membership of the last applied membership entry, or of the last snapshot restored.
   public internal(set) var appliedMembership: Membership
   /// When the node snapshots its state machine.
@@ -104,6 +116,7 @@ public struct RaftDriver: Sendable {
   ) {
     self.core = core
     self.appliedIndex = appliedIndex
+    self.handedOutIndex = appliedIndex
     self.appliedMembership = appliedMembership
     self.snapshotPolicy = snapshotPolicy
   }
@@ -125,6 +138,11 @@ public struct RaftDriver: Sendable {
 
   /// Whether a `Ready` is under way and the driver waits for no completion (it has more to do).
   public var hasReadyUnderWay: Bool { ready != nil && awaiting == nil }
+
+  /// Whether the driver waits until the state machine has applied everything handed out (a
+  /// snapshot received from the leader waits to be installed): the only wait that the host ends
+  /// by reporting applied entries rather than by completing an action.
+  public var waitsForApplies: Bool { awaiting == .applies }
 
   // MARK: - Inputs
 
@@ -215,8 +233,8 @@ public struct RaftDriver: Sendable {
     tracker.forget(requestID)
   }
 
-  /// Asks for a snapshot of everything applied, taken at the next apply boundary (at once when
-  /// the driver is idle) whatever the policy says; nothing happens when the last snapshot already
+  /// Asks for a snapshot of everything applied, taken at the next apply boundary (once everything
+  /// handed out to apply is applied; handing out more waits until then) whatever the policy says; nothing happens when the last snapshot already
   /// covers everything applied, or a snapshot is being written (ask again once it is committed).
   public mutating func requestSnapshot() {
     guard snapshotsSupported, appliedIndex > core.snapshotIndex else { return }

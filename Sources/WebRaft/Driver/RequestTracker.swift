@@ -56,6 +56,9 @@ struct RequestTracker {
   private var reads: [UInt64: Read] = [:]
   /// Reads whose index is known and not yet reached (request IDs), in the order they got it.
   private var readsAwaitingApply: [UInt64] = []
+  /// At most the lowest index among `readsAwaitingApply`, so that each applied entry does not
+  /// scan them.
+  private var lowestAwaitedReadIndex = UInt64.max
 
   /// Whether nothing is tracked.
   var isEmpty: Bool { appendedAt.isEmpty && displaced.isEmpty && forwarded.isEmpty && reads.isEmpty }
@@ -100,6 +103,7 @@ struct RequestTracker {
     }
     reads[requestID]!.index = index
     readsAwaitingApply.append(requestID)
+    lowestAwaitedReadIndex = min(lowestAwaitedReadIndex, index)
   }
 
   /// Stops tracking `requestID`; returns whether it was tracked.
@@ -208,8 +212,9 @@ struct RequestTracker {
 
   /// Serves the reads whose index the state machine has reached.
   mutating func releaseReads(applied: UInt64, resolve: (UInt64, RequestOutcome) -> Void) {
-    guard !readsAwaitingApply.isEmpty else { return }
+    guard !readsAwaitingApply.isEmpty, applied >= lowestAwaitedReadIndex else { return }
     var waiting: [UInt64] = []
+    var lowest = UInt64.max
     for requestID in readsAwaitingApply {
       guard let read = reads[requestID], let index = read.index else { continue }
       if index <= applied {
@@ -217,9 +222,11 @@ struct RequestTracker {
         resolve(requestID, .readable(index: index))
       } else {
         waiting.append(requestID)
+        lowest = min(lowest, index)
       }
     }
     readsAwaitingApply = waiting
+    lowestAwaitedReadIndex = lowest
   }
 
   /// Fails what waited past its deadline (``RaftError/proposalTimedOut``) and forwarded proposals
@@ -289,6 +296,7 @@ struct RequestTracker {
     forwarded = [:]
     reads = [:]
     readsAwaitingApply = []
+    lowestAwaitedReadIndex = .max
     lowestTerm = .max
     for requestID in requestIDs { resolve(requestID, .failed(error)) }
   }

@@ -18,8 +18,8 @@ struct QueuedProposal: Sendable {
   let trace: RequestTrace?
 }
 
-/// The messages a node received and the proposals made on it that it has not stepped yet, and
-/// who works them off.
+/// The messages a node received, the proposals made on it and the batches its applier applied
+/// that it has not taken in yet, and who works them off.
 ///
 /// Transports post from any thread without waiting, and proposers queue here without entering the
 /// node's actor; the node's pump takes everything waiting at once, so that messages and proposals
@@ -32,6 +32,7 @@ final class Mailbox: Sendable {
   private struct State {
     var messages: [RaftMessage] = []
     var proposals: [QueuedProposal] = []
+    var applied: [AppliedBatch] = []
     /// Whether a pump is running or about to start.
     var running = false
     var pump: (@Sendable () async -> Void)?
@@ -126,6 +127,16 @@ final class Mailbox: Sendable {
     if let pump { await pump() }
   }
 
+  /// Adds a batch the node's applier applied, waking the pump task if no pump is running.
+  func post(_ batch: AppliedBatch) {
+    let parked = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
+      guard !state.closed else { return nil }
+      state.applied.append(batch)
+      return claimPumpTask(&state)
+    }
+    parked?.resume(returning: true)
+  }
+
   /// Wakes the pump task if no pump is running (the node has work of its own).
   func wake() {
     let parked = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
@@ -159,11 +170,12 @@ final class Mailbox: Sendable {
     state.withLock { $0.proposals.count }
   }
 
-  /// Takes every waiting message and proposal.
-  func takeAll() -> (messages: [RaftMessage], proposals: [QueuedProposal]) {
+  /// Takes every waiting message, proposal and applied batch.
+  func takeAll() -> (messages: [RaftMessage], proposals: [QueuedProposal], applied: [AppliedBatch]) {
     state.withLock { state in
       var messages: [RaftMessage] = []
       var proposals: [QueuedProposal] = []
+      var applied: [AppliedBatch] = []
       if !state.messages.isEmpty {
         messages = state.messages
         state.messages.removeAll(keepingCapacity: true)
@@ -172,14 +184,19 @@ final class Mailbox: Sendable {
         proposals = state.proposals
         state.proposals.removeAll(keepingCapacity: true)
       }
-      return (messages, proposals)
+      if !state.applied.isEmpty {
+        applied = state.applied
+        state.applied.removeAll(keepingCapacity: true)
+      }
+      return (messages, proposals, applied)
     }
   }
 
   /// Marks the pump finished when nothing is waiting; false when something arrived meanwhile.
   func finishIfIdle() -> Bool {
     let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
-      guard (state.messages.isEmpty && state.proposals.isEmpty) || state.closed else { return nil }
+      guard (state.messages.isEmpty && state.proposals.isEmpty && state.applied.isEmpty) || state.closed
+      else { return nil }
       state.running = false
       defer { state.idleWaiters.removeAll() }
       return state.idleWaiters
@@ -196,6 +213,7 @@ final class Mailbox: Sendable {
       if !state.closed { state.closedBecause = error }
       state.closed = true
       state.messages.removeAll()
+      state.applied.removeAll()
       // A wake claimed the pump for the pump task before it parked: the task now sees the
       // mailbox closed and ends without running the pump, so the claim is released here, or
       // `waitUntilIdle()` would wait for a pump that never runs.

@@ -42,11 +42,16 @@ extension RaftNode {
 
   /// Works off received messages and carries out the driver's actions (the shared ``RaftDriver``
   /// decides their order) until nothing is left. Messages that arrive while a `Ready` is carried
-  /// out are stepped together afterwards, so they share the next storage write.
+  /// out are stepped together afterwards, so they share the next storage write. Committed entries
+  /// go to the applier task; the batches it applied come back through the mailbox and are
+  /// reported to the driver here.
   func pump() async {
     pumping: while failure == nil {
-      if driver.isIdle {
-        let (received, proposals) = mailbox.takeAll()
+      if driver.isIdle || driver.waitsForApplies {
+        let (received, proposals, applied) = mailbox.takeAll()
+        if !applied.isEmpty {
+          guard completeApplies(applied) else { break pumping }
+        }
         if !received.isEmpty || !proposals.isEmpty {
           driver.tick(now: nowMilliseconds)
           for message in received { driver.step(message) }
@@ -55,9 +60,10 @@ extension RaftNode {
       }
       guard let action = driver.next(resolve: { settle($0, $1) }) else {
         if driver.takeFinishedReady() { continue }
-        // Every completion is reported within `perform`, so the driver never waits here; if it
-        // did, no action could ever come and the pump would spin.
-        guard driver.isIdle || driver.hasReadyUnderWay else {
+        // Every completion but the applier's is reported within `perform`, so the driver never
+        // waits here for anything else; if it did, no action could ever come and the pump would
+        // spin. Applied batches wake the pump through the mailbox.
+        guard driver.isIdle || driver.hasReadyUnderWay || driver.waitsForApplies else {
           halt(.storageFailed("internal error: the driver waits for a completion that was never reported"))
           break pumping
         }
@@ -65,13 +71,15 @@ extension RaftNode {
         if mailbox.finishIfIdle() { return }
         continue
       }
-      // Sends and events, most of the actions, skip the asynchronous `perform`.
+      // Sends, events and batches to apply, most of the actions, skip the asynchronous `perform`.
       switch action {
       case .send(let messages, let range):
         for position in range { await send(messages[position]) }
         metrics.messagesSent.increment(by: range.count)
       case .publish(let events):
         for event in events { publish(event) }
+      case .apply(let entries, let first):
+        applyQueue.enqueue(ApplyJob(entries: entries, first: first))
       default:
         guard await perform(action) else { break pumping }
       }
@@ -148,13 +156,7 @@ extension RaftNode {
     case .readSnapshotChunk(let request):
       await readChunk(request)
     case .apply(let entries, let first):
-      let start = ContinuousClock.now
-      let now = (start - started).wholeMilliseconds
-      for entry in entries[first...] {
-        guard await apply(entry, now: now) else { return false }
-      }
-      metrics.applyDuration.record(duration: ContinuousClock.now - start)
-      checkConditions()
+      applyQueue.enqueue(ApplyJob(entries: entries, first: first))
     case .captureSnapshot(let metadata):
       await captureSnapshot(metadata)
     case .commitSnapshot(let metadata):
@@ -175,39 +177,6 @@ extension RaftNode {
       metrics.entryBytesSent.increment(by: append.entries.reduce(0) { $0 + $1.byteCount })
     }
     await peer(for: message.to).send(message)
-  }
-
-  /// Applies a committed entry and resumes whoever waits for it; `now` is when this batch of
-  /// committed entries began to apply.
-  private func apply(_ entry: LogEntry, now: UInt64) async -> Bool {
-    guard case .command(let command) = entry.payload else {
-      driver.applied(entry, resolve: { settle($0, $1) })
-      return true
-    }
-    let listened = broadcaster.hasSubscribers
-    if listened { publish(.apply(entry)) }
-    let output: StateMachine.Output
-    do {
-      output = try await stateMachine.apply(command, index: entry.index, term: entry.term)
-    } catch {
-      halt(.stateMachineFailed(index: entry.index, reason: "\(error)"))
-      return false
-    }
-    driver.applied(entry) { requestID, outcome in
-      guard case .applied = outcome else { return settle(requestID, outcome) }
-      switch waiters.remove(requestID) {
-      case .command(let continuation, let started, let trace):
-        metrics.proposalDuration.recordMilliseconds(Int64(now &- started))
-        trace?.applied(index: entry.index, term: entry.term)
-        continuation.resume(returning: output)
-      case let other?:
-        other.fail(.proposalDropped(index: entry.index))
-      case nil:
-        break
-      }
-    }
-    if listened { publish(.updated(index: entry.index)) }
-    return true
   }
 
   private func peer(for member: NodeID) -> any RaftPeer {
@@ -261,6 +230,7 @@ extension RaftNode {
     logger.error("raft node halted", metadata: ["node": "\(id)", "error": "\(error)"])
     tickTask?.cancel()
     mailbox.close(because: error)
+    applyQueue.close()
     failAll(error)
     stopSignal.fire(.halted)
   }

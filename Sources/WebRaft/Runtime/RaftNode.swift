@@ -43,6 +43,11 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   var peers: [NodeID: any RaftPeer] = [:]
   let broadcaster: EventBroadcaster
   let mailbox: Mailbox
+  /// The batches of committed entries handed to the applier task, which applies them in order
+  /// off the pump (a slow state machine does not hold up replication) and reports each batch
+  /// through the mailbox.
+  let applyQueue = ApplyQueue()
+  var applierTask: Task<Void, Never>?
   var tickTask: Task<Void, Never>?
   let clock = ContinuousClock()
   let started: ContinuousClock.Instant
@@ -156,6 +161,11 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
       guard let self else { return }
       await self.pump()
     }
+    self.applierTask = Task { [applyQueue, broadcaster, metrics, clock, started] in
+      await Self.runApplier(
+        stateMachine: stateMachine, queue: applyQueue, mailbox: mailbox, broadcaster: broadcaster,
+        metrics: metrics, clock: clock, started: started)
+    }
     let interval = Self.tickInterval(configuration)
     self.tickTask = Task { [weak self] in
       while !Task.isCancelled {
@@ -167,8 +177,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   }
 
   deinit {
-    // A node dropped without `shutdown()` still ends its pump task and fails queued proposals.
+    // A node dropped without `shutdown()` still ends its pump and applier tasks and fails queued
+    // proposals.
     mailbox.close(because: .shutdown)
+    applyQueue.close()
   }
 
   private static func tickInterval(_ configuration: RaftConfiguration) -> Duration {
@@ -209,7 +221,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   }
 
   /// Calls `handler` for every event of `kind` (every event when `kind` is nil), on the node's
-  /// executor: keep it short. Returns a handle for ``unlisten(_:)``.
+  /// executor (``RaftEvent/apply(_:)`` and ``RaftEvent/updated(index:)`` in the task that applies
+  /// committed entries): keep it short. Returns a handle for ``unlisten(_:)``.
   @discardableResult
   public nonisolated func listen(
     _ kind: RaftEvent.Kind? = nil, _ handler: @escaping @Sendable (RaftEvent) -> Void
@@ -471,12 +484,20 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   }
 
   /// Stops the node: timers end, pending proposals fail with ``RaftError/shutdown``, peers are
-  /// closed and event sequences finish. Waits for a storage write in progress to complete.
+  /// closed and event sequences finish. Waits for a storage write in progress to complete, and
+  /// for the state machine to return from the command it is applying (the entries handed to it
+  /// after that are not applied; a restart replays them).
   public func shutdown() async {
     if failure == nil { failure = .shutdown }
     tickTask?.cancel()
     mailbox.close(because: failure ?? .shutdown)
     await mailbox.waitUntilIdle()
+    // The applier stops after the command under way; what it applied is not reported any more.
+    applyQueue.close()
+    if let applierTask {
+      await applierTask.value
+      self.applierTask = nil
+    }
     if let snapshotTask {
       snapshotTask.cancel()
       await snapshotTask.value

@@ -11,6 +11,11 @@
 /// applying anything further — it never skips an entry — and is reported by
 /// ``RaftError/stateMachineFailed(index:reason:)``.
 ///
+/// The node applies in a task of its own, apart from replication: while a slow `apply` runs, the
+/// node goes on storing and replicating entries, voting and sending heartbeats, and up to
+/// ``RaftConfiguration/maxApplyingEntries`` committed entries queue for the state machine.
+/// ``makeSnapshot()`` and ``restore(from:)`` are called only while no `apply` runs.
+///
 /// Snapshots let the node compact its log and catch up followers that fell behind it. Implement
 /// ``makeSnapshot()`` and ``restore(from:)``; without them the log grows without bound (the
 /// default implementations throw ``RaftError/snapshotsUnsupported`` and the node logs it once).
@@ -20,10 +25,9 @@ public protocol RaftStateMachine: Sendable {
 
   /// Applies the command of the committed entry at `index`, created in `term`.
   ///
-  /// The requirement is `nonisolated(nonsending)`: an implementation marked the same way runs on
-  /// the node's own executor, which saves two executor switches per command, and must then not
-  /// block (hand slow work to a thread of its own). An actor, or an implementation without the
-  /// mark, works too and runs where Swift puts it.
+  /// The requirement is `nonisolated(nonsending)`: an implementation marked the same way runs in
+  /// the node's applier task, without an executor switch per command. An actor, or an
+  /// implementation without the mark, works too and runs where Swift puts it.
   nonisolated(nonsending) func apply(_ command: Data, index: UInt64, term: UInt64) async throws -> Output
 
   /// Captures the state as it is now (after the last applied entry), cheaply: the node does not
