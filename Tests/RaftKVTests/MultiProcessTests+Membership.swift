@@ -37,6 +37,7 @@ extension MultiProcessTests {
     case killLeader
     case addNode
     case removeFollower
+    case replaceFollower
     case removeLeader
 
     var description: String {
@@ -44,6 +45,7 @@ extension MultiProcessTests {
       case .killLeader: return "kill the leader"
       case .addNode: return "add a node"
       case .removeFollower: return "remove a follower"
+      case .replaceFollower: return "replace a follower in one joint change"
       case .removeLeader: return "remove the leader"
       }
     }
@@ -135,6 +137,42 @@ extension MultiProcessTests {
     }
     guard votes else { throw MultiProcessFailure("\(id) did not become a voter within 30 s") }
     members.add(member)
+  }
+
+  /// Starts a new node with `serve --join URL --replace <follower>`: it joins as a learner,
+  /// catches up, and takes the follower's vote in one joint change. Waits until the cluster has
+  /// left the joint configuration, then stops the replaced node; returns its id.
+  static func replaceFollower(
+    with id: String, raftPort: Int, httpPort: Int, binary: String, directory: String, members: Members,
+    keeping: Set<String>, processes: Processes
+  ) async throws -> String {
+    guard let leader = await currentLeader(members),
+      let target = members.all.map(\.id).filter({ $0 != leader.id && !keeping.contains($0) }).randomElement()
+    else { throw MultiProcessFailure("no follower to replace") }
+    let http = "127.0.0.1:\(httpPort)"
+    let member = Member(
+      id: id, url: "http://\(http)",
+      command: [
+        binary, "serve", "--id", id, "--raft", "127.0.0.1:\(raftPort)", "--http", http, "--data-dir",
+        directory + "/" + id, "--join", leader.url, "--replace", target, "--no-fsync", "--log-level",
+        "notice",
+      ],
+      log: directory + "/" + id + ".log")
+    _ = try #require(start(member, processes: processes))
+    let replaced = try await eventually(timeout: .seconds(40)) {
+      guard let current = await currentLeader(members) else { return false }
+      let client = try RaftKVClient(url: current.url, timeout: .seconds(2))
+      defer { Task { await client.close() } }
+      let status = try await client.status()
+      return status.joint == nil && status.members.contains { $0.id == id && $0.voter }
+        && !status.members.contains { $0.id == target }
+    }
+    guard replaced else { throw MultiProcessFailure("\(id) did not replace \(target) within 40 s") }
+    members.add(member)
+    members.remove(target)
+    try await Task.sleep(for: .seconds(1))
+    if let pid = processes.pid(of: target) { kill(pid, SIGTERM) }
+    return target
   }
 
   /// Asks the leader to remove a follower (any but `keeping`) or itself, then stops the removed

@@ -193,13 +193,14 @@ struct MultiProcessTests {
     let history = History()
 
     // The faults, one after another: SIGKILL the leader (it is restarted with the same command),
-    // add a node, remove a follower, remove the leader.
+    // add a node, remove a follower, replace a follower (a joint change), remove the leader.
     let members = Members(specs.map { Member(id: $0.id, url: $0.url, command: $0.command, log: $0.log) })
     let say: @Sendable (String) -> Void = { print("multi-process: [\(clock.now - origin)] \($0)") }
     let faults = Task { () throws -> FaultReport in
       var report = FaultReport()
       let plan: [Fault] = [
-        .killLeader, .killLeader, .addNode, .killLeader, .removeFollower, .killLeader, .removeLeader,
+        .killLeader, .killLeader, .addNode, .killLeader, .removeFollower, .replaceFollower, .killLeader,
+        .removeLeader,
       ]
       for fault in plan {
         try await Task.sleep(for: settings.faultEvery)
@@ -214,6 +215,13 @@ struct MultiProcessTests {
             directory: directory, members: members, processes: processes)
           report.added.append("n4")
           say("n4 joined and votes")
+        case .replaceFollower:
+          let replaced = try await Self.replaceFollower(
+            with: "n5", raftPort: settings.raftBase + 5, httpPort: settings.httpBase + 5, binary: binary,
+            directory: directory, members: members, keeping: ["n4"], processes: processes)
+          report.added.append("n5")
+          report.removed.append(replaced)
+          say("n5 replaced \(replaced) in one joint change")
         case .removeFollower, .removeLeader:
           let removal = try await Self.removeMember(
             leader: fault == .removeLeader, keeping: ["n4"], members: members, processes: processes)
@@ -315,7 +323,7 @@ struct MultiProcessTests {
       #expect(LinearizabilityChecker().check(mutated) != .linearizable)
     }
     #expect(report.kills >= 3, "the test killed the leader only \(report.kills) times")
-    #expect(report.added == ["n4"] && report.removed.count == 2 && remaining.count == 2)
+    #expect(report.added == ["n4", "n5"] && report.removed.count == 3 && remaining.count == 2)
     #expect(report.leaderRemovalAnswered, "DELETE /members/<leader> did not answer 200 at once")
     #expect(counts["ok", default: 0] > 100, "too few operations succeeded: \(counts)")
     switch verdict {
