@@ -114,7 +114,7 @@ struct KVHTTPRoutes: Sendable {
       return (.gatewayTimeout, nil)
     case .membershipChangeInProgress, .membershipChangeRejected, .leadershipTransferFailed:
       return (.conflict, nil)
-    case .invalidConfiguration:
+    case .invalidConfiguration, .notApplied:
       return (.badRequest, nil)
     case .stateMachineFailed, .storageFailed, .malformedMessage, .snapshotsUnsupported:
       return (.internalServerError, nil)

@@ -99,6 +99,7 @@ private let sampleErrors: [RaftError] = [
   .stateMachineFailed(index: 3, reason: "disk \"full\"\n"), .storageFailed("fsync: EIO"), .cancelled,
   .malformedMessage("bad"), .leadershipTransferInProgress, .leadershipTransferFailed("n9 is not a voter"),
   .snapshotsUnsupported, .proposalOutcomeUnknown("forwarded and never seen again"), .cancelledOutcomeUnknown,
+  .notApplied(index: 90, applied: 12),
 ]
 
 private func errorNumber(_ error: RaftError) -> Int {
@@ -121,9 +122,10 @@ private func errorNumber(_ error: RaftError) -> Int {
   case .snapshotsUnsupported: return 15
   case .proposalOutcomeUnknown: return 16
   case .cancelledOutcomeUnknown: return 17
+  case .notApplied: return 18
   }
 }
-private let errorCount = 18
+private let errorCount = 19
 
 private func roundTrip<Value: Codable & Equatable>(_ value: Value) throws -> Value {
   try JSONDecoder().decode(Value.self, from: JSONEncoder().encode(value))

@@ -152,6 +152,26 @@ struct SnapshotOnDemandTests {
     await node.shutdown()
   }
 
+  @Test("purgeLog(through:) leaves no entry at or below the index, and refuses an index not applied")
+  func purgeLog() async throws {
+    let storage = InMemoryStorage()
+    let node = try await Self.singleNode(SummingMachine(), storage: storage)
+    for value in 1...20 { _ = try await node.propose(Data("\(value)".utf8)) }
+    let applied = await node.status.appliedIndex
+    await #expect(throws: RaftError.notApplied(index: applied + 5, applied: applied)) {
+      try await node.purgeLog(through: applied + 5)
+    }
+    let start = try await node.purgeLog(through: applied - 3)
+    #expect(start >= applied - 3)
+    #expect(await node.status.snapshotIndex == start)
+    let stored = try #require(try await storage.load())
+    #expect(stored.snapshot.index == start)
+    #expect(stored.entries.allSatisfy { $0.index > start }, "the stored log still holds purged entries")
+    // Already purged: answered at once, without another snapshot.
+    #expect(try await node.purgeLog(through: 2) == start)
+    await node.shutdown()
+  }
+
   @Test("snapshot() on a state machine without snapshots fails with snapshotsUnsupported")
   func snapshotUnsupported() async throws {
     let node = try await Self.singleNode(RecordingMachine(), storage: InMemoryStorage())

@@ -454,6 +454,10 @@ public enum RaftBinaryCodec {
       writer.write(byte: 11)
     case .cancelledOutcomeUnknown:
       writer.write(byte: 17)
+    case .notApplied(let index, let applied):
+      writer.write(byte: 18)
+      writer.write(varint: index)
+      writer.write(varint: applied)
     case .malformedMessage(let reason):
       writer.write(byte: 12)
       writer.write(string: reason)
@@ -503,6 +507,7 @@ public enum RaftBinaryCodec {
     case 15: return .snapshotsUnsupported
     case 16: return .proposalOutcomeUnknown(try reader.readString())
     case 17: return .cancelledOutcomeUnknown
+    case 18: return .notApplied(index: try reader.readVarint(), applied: try reader.readVarint())
     default: throw .malformedMessage("unknown error kind \(kind)")
     }
   }

@@ -56,6 +56,10 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
   /// The state machine does not implement snapshots, so the log cannot be compacted and a
   /// follower behind the compacted log cannot be caught up from this node.
   case snapshotsUnsupported
+  /// The log cannot be purged through `index`: this node has applied only up to `applied`, and
+  /// entries it has not applied must stay. Wait until it has applied them (``RaftNode/barrier()``),
+  /// or purge through an index it has applied.
+  case notApplied(index: UInt64, applied: UInt64)
 
   /// A sentence that says what went wrong and what to do.
   public var description: String {
@@ -93,6 +97,9 @@ public enum RaftError: Error, Hashable, Sendable, Codable, CustomStringConvertib
     case .cancelledOutcomeUnknown:
       return
         "the request was cancelled after it was handed to the leader; it may or may not take effect"
+    case .notApplied(let index, let applied):
+      return
+        "index \(index) is not applied on this node yet (applied: \(applied)); wait until it is, then purge"
     case .malformedMessage(let reason):
       return "malformed message: \(reason)"
     case .leadershipTransferInProgress:

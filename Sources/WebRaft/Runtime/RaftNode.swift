@@ -356,6 +356,21 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
     return index
   }
 
+  /// Purges the log through `index`: afterwards this node's log holds no entry at or below it.
+  /// The log is compacted only behind a snapshot, so this takes a snapshot of what is applied now
+  /// when the last one ends before `index`; returns the index the log now starts after (at least
+  /// `index`). Followers that still need the purged entries are caught up with the snapshot.
+  ///
+  /// - Throws: ``RaftError/notApplied(index:applied:)`` when this node has not applied `index`
+  ///   yet; the errors of ``snapshot()``.
+  @discardableResult
+  public func purgeLog(through index: UInt64) async throws -> UInt64 {
+    if let failure { throw failure }
+    if core.snapshotIndex >= index { return core.snapshotIndex }
+    guard lastApplied >= index else { throw RaftError.notApplied(index: index, applied: lastApplied) }
+    return try await snapshot()
+  }
+
   /// Adds a learner: a member that receives the log but does not vote (a read replica).
   public func addLearner(_ member: NodeID, attributes: [String: String]? = nil) async throws {
     try await changeMembership(.addLearner(member, attributes: attributes))
