@@ -394,29 +394,17 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
 
   /// Proposes membership changes and returns once the entry that carries them is applied here.
   func submitMembership(_ changes: [MembershipChange], single: Bool) async throws {
-    if let failure { throw failure }
-    if Task.isCancelled { throw RaftError.cancelled }
-    let requestID = makeRequestID()
     let deadline = nowMilliseconds + proposalTimeout.wholeMilliseconds
-    let trace = RequestTrace.start("raft.changeMembership", node: id)
-    try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        do {
-          if single {
-            _ = try driver.proposeMembershipChange(changes[0], requestID: requestID, deadline: deadline)
-          } else {
-            _ = try driver.proposeMembershipChanges(changes, requestID: requestID, deadline: deadline)
-          }
-          waiters.register(.membership(continuation, trace: trace), requestID: requestID)
-          scheduleDrain()
-        } catch {
-          trace?.failed(error)
-          continuation.resume(throwing: error)
+    let _: Void = try await awaitRequest(
+      "raft.changeMembership", waiter: { .membership($0, trace: $1) },
+      start: { (requestID, _) throws(RaftError) -> Void? in
+        if single {
+          _ = try driver.proposeMembershipChange(changes[0], requestID: requestID, deadline: deadline)
+        } else {
+          _ = try driver.proposeMembershipChanges(changes, requestID: requestID, deadline: deadline)
         }
-      }
-    } onCancel: {
-      Task { await self.cancel(requestID) }
-    }
+        return nil
+      })
   }
 
   /// Hands leadership to `target`, or to the most up-to-date voter when nil, and returns the new
