@@ -249,91 +249,20 @@ struct MultiProcessTests {
     members.stopClients()
     await clients.value
     let report = try faultResult.get()
-    let urls = members.urls
     let remaining = members.all.map(\.id)
 
-    // Every node back, and caught up.
-    for (offset, url) in urls.enumerated() {
-      let up = try await eventually(timeout: .seconds(30)) {
-        let client = try RaftKVClient(url: url, timeout: .seconds(2))
-        defer { Task { await client.close() } }
-        return try await client.status().leader != nil
-      }
-      #expect(up, "node \(remaining[offset]) did not come back")
-    }
-    let leaderURL = try #require(
-      try await waitForLeader(urls[0]).flatMap { id in members.all.first { $0.id == id }?.url })
-    let target = try await RaftKVClient(url: leaderURL, timeout: .seconds(5)).status().commitIndex
-    for url in urls {
-      let caughtUp = try await eventually(timeout: .seconds(30)) {
-        let client = try RaftKVClient(url: url, timeout: .seconds(2))
-        defer { Task { await client.close() } }
-        return try await client.status().appliedIndex >= target
-      }
-      #expect(caughtUp, "\(url) did not catch up to \(target)")
-    }
-
-    // Every acknowledged write of a key nobody overwrites is on every node.
-    let acknowledged = history.acknowledged.withLock { $0 }
-    var missing: [String] = []
-    for url in urls {
-      let client = try RaftKVClient(url: url, timeout: .seconds(5))
-      for (key, value) in acknowledged {
-        let stored = try await client.get(key, consistency: "stale").map {
-          String(decoding: $0, as: UTF8.self)
-        }
-        if stored != value { missing.append("\(url) \(key): \(stored ?? "absent") instead of \(value)") }
-      }
-      await client.close()
-    }
-    #expect(missing.isEmpty, "acknowledged writes missing: \(missing.prefix(10))")
-
-    // Final linearizable reads of the contended keys join the history.
-    let reader = try RaftKVClient(url: leaderURL, timeout: .seconds(5))
-    for key in settings.keys {
-      let call = now()
-      let value = try await reader.get(key).map { String(decoding: $0, as: UTF8.self) }
-      history.operations.withLock {
-        $0.append(.init(client: 999, key: key, call: call, returned: now(), kind: .read(observed: value)))
-      }
-    }
-    await reader.close()
-
-    let operations = history.operations.withLock { $0 }
-    let checkStart = ContinuousClock.now
-    let verdict = LinearizabilityChecker().check(operations)
-    let counts = history.counts.withLock { $0 }
-    let unknown = operations.filter { $0.returned == .max }.count
+    let outcome = try await Self.verifyRun(members: members, history: history, keys: settings.keys, now: now)
     print(
       """
-      multi-process: \(operations.count) operations on \(settings.keys.count) keys by \(settings.clients) clients \
-      in \(settings.duration) (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), \
-      \(unknown) with unknown outcome; \(acknowledged.count) acknowledged unique writes checked on \
-      \(remaining.sorted()); \(report.kills) leader kills, added \(report.added), removed \(report.removed); \
-      checked in \(ContinuousClock.now - checkStart): \(verdict)
+      multi-process: \(outcome.summary) by \(settings.clients) clients in \(settings.duration); \
+      checked on \(remaining.sorted()); \(report.kills) leader kills, added \(report.added), \
+      removed \(report.removed)
       """)
-    // The checker is not blind: the same history with one read that saw a value nobody wrote is
-    // refused.
-    if let index = operations.firstIndex(where: { operation in
-      if case .read(let observed?) = operation.kind { return !observed.isEmpty }
-      return false
-    }) {
-      var mutated = operations
-      mutated[index].kind = .read(observed: "never-written")
-      #expect(LinearizabilityChecker().check(mutated) != .linearizable)
-    }
+    let counts = outcome.counts
     #expect(report.kills >= 3, "the test killed the leader only \(report.kills) times")
     #expect(report.added == ["n4", "n5"] && report.removed.count == 3 && remaining.count == 2)
     #expect(report.leaderRemovalAnswered, "DELETE /members/<leader> did not answer 200 at once")
     #expect(counts["ok", default: 0] > 100, "too few operations succeeded: \(counts)")
-    switch verdict {
-    case .linearizable: break
-    case .violation(let key, let operations):
-      Issue.record(
-        "not linearizable on key \(key):\n\(operations.map(\.description).joined(separator: "\n"))")
-    case .undecided(let key):
-      Issue.record("the checker gave up on key \(key)")
-    }
     print("multi-process: done in \(ContinuousClock.now - started)")
   }
 
