@@ -12,4 +12,10 @@ MCSymmetry == Permutations(MCServer)
 
 (* At most MaxMsgs messages in flight. *)
 MCConstraint == Cardinality(msgs) <= MaxMsgs
+
+(* For MCWebRaftFeatures.cfg: also every behaviour of at most MaxSteps     *)
+(* steps (TLCGet("level") is the length of the behaviour that reached a   *)
+(* state in the breadth-first search).                                    *)
+MaxSteps == 14
+MCStepConstraint == MCConstraint /\ TLCGet("level") <= MaxSteps
 =============================================================================
