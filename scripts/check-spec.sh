@@ -62,8 +62,11 @@ for config in "${configs[@]}"; do
   set -e
   grep -E "distinct states found, 0 states left|^Finished in" "$log" || true
   if [ "$status" -ne 0 ] || grep -qE "^Error:|is violated" "$log"; then
-    # The violated invariant and the counterexample, shortened.
-    grep -E -A 60 "is violated|^Error:" "$log" | head -n 120
+    # The error, the counterexample's steps, and its last state.
+    grep -E "^Error:" "$log" | head -n 5
+    grep -E "^State [0-9]+:" "$log" | sed -E 's/ line [0-9]+, col.*//' || true
+    awk '/^State [0-9]+:/ { block = "" } /^State [0-9]+:/, /^$/ { block = block $0 "\n" }
+         END { printf "%s", block }' "$log"
     what=$(grep -m 1 -oE "Invariant [A-Za-z]+ is violated|^Error: .*" "$log" || echo "TLC exit status $status")
     fail "$config: $what"
   fi
