@@ -64,9 +64,18 @@ enum Quorum {
 extension Quorum {
   /// The highest index that a majority of each voter set of `membership` holds.
   static func committedIndex(in membership: Membership, match: (NodeID) -> UInt64) -> UInt64 {
-    let incoming = committedIndex(voters: membership.voters, match: match)
-    guard membership.isJoint else { return incoming }
-    return min(incoming, committedIndex(voters: membership.outgoingVoters, match: match))
+    committedIndex(voters: membership.voters, outgoing: membership.outgoingVoters, match: match)
+  }
+
+  /// ``committedIndex(in:match:)`` given the two voter sets (`outgoing` empty unless joint):
+  /// the leader's commit path passes them without copying its whole membership.
+  @inline(__always)
+  static func committedIndex(voters: Set<NodeID>, outgoing: Set<NodeID>, match: (NodeID) -> UInt64)
+    -> UInt64
+  {
+    let incoming = committedIndex(voters: voters, match: match)
+    guard !outgoing.isEmpty else { return incoming }
+    return min(incoming, committedIndex(voters: outgoing, match: match))
   }
 
   /// Counts the votes in `membership`, joint or not.

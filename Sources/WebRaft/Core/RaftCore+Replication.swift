@@ -237,8 +237,8 @@ extension RaftCore {
   mutating func maybeCommit() {
     guard leading != nil else { return }
     let stable = log.stableIndex
-    let candidate = Quorum.committedIndex(in: membership) { voter in
-      voter == id ? stable : (leading!.progress.read(voter) { $0.match } ?? 0)
+    let candidate = Quorum.committedIndex(voters: membership.voters, outgoing: membership.outgoingVoters) {
+      voter in voter == id ? stable : (leading!.progress.read(voter) { $0.match } ?? 0)
     }
     guard candidate > log.commitIndex, candidate != .max, log.term(at: candidate) == term else {
       return
@@ -280,7 +280,7 @@ extension RaftCore {
   /// Leaves a joint configuration once its entry has committed (§4.3): appends the configuration
   /// it leads to. A new leader does the same once an entry of its term has committed.
   mutating func maybeLeaveJoint() {
-    guard leading != nil, membership.isJoint, uncommittedMembershipEntry == nil,
+    guard membership.isJoint, leading != nil, uncommittedMembershipEntry == nil,
       log.term(at: log.commitIndex) == term
     else { return }
     _ = try? appendMembership(membership.leavingJoint, origin: nil)
@@ -288,8 +288,8 @@ extension RaftCore {
 
   /// Promotes learners that joined to become voters once they hold everything committed.
   mutating func maybePromoteLearners() {
-    guard leading != nil, leading!.transferTarget == nil, !membership.learnersToPromote.isEmpty,
-      !membership.isJoint
+    guard !membership.learnersToPromote.isEmpty, !membership.isJoint, leading != nil,
+      leading!.transferTarget == nil
     else {
       return
     }
