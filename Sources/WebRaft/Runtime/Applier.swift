@@ -22,6 +22,8 @@ struct AppliedBatch: Sendable {
   let outputs: [any Sendable]
   /// When the batch began to apply, on the node's clock in milliseconds.
   let started: UInt64
+  /// How long applying it took.
+  let duration: Duration
   /// The failure that stopped applying right after `applied`, if any.
   let failure: RaftError?
 }
@@ -96,36 +98,93 @@ extension RaftNode {
     metrics: RaftMetrics, clock: ContinuousClock, started: ContinuousClock.Instant
   ) async {
     while let job = await queue.next() {
-      let start = clock.now
-      var outputs: [any Sendable] = []
-      outputs.reserveCapacity(job.entries.count - job.first)
-      var failure: RaftError?
-      var end = job.first
-      while end < job.entries.count {
-        let entry = job.entries[end]
-        if case .command(let command) = entry.payload {
-          // A stopping node closes the queue; the applier stops between two commands (a restart
-          // replays whatever is not applied).
-          if queue.isClosed { return }
-          let listened = broadcaster.hasSubscribers
-          if listened { broadcaster.publish(.apply(entry)) }
-          do {
-            outputs.append(try await stateMachine.apply(command, index: entry.index, term: entry.term))
-          } catch {
-            failure = .stateMachineFailed(index: entry.index, reason: "\(error)")
-            break
-          }
-          if listened { broadcaster.publish(.updated(index: entry.index)) }
-        }
-        end += 1
-      }
-      metrics.applyDuration.record(duration: clock.now - start)
-      mailbox.post(
-        AppliedBatch(
-          entries: job.entries, applied: job.first..<end, outputs: outputs,
-          started: (start - started).wholeMilliseconds, failure: failure))
-      if failure != nil { return }
+      guard
+        let batch = await applyBatch(
+          job, stateMachine: stateMachine, queue: queue, broadcaster: broadcaster, metrics: metrics,
+          clock: clock, started: started)
+      else { return }
+      mailbox.post(batch)
+      if batch.failure != nil { return }
     }
+  }
+
+  /// Applies one batch, in the caller's context: the applier task's, or the node's own when the
+  /// pump applies a quick batch itself. Nil when the queue closed first (the node is stopping).
+  ///
+  /// With a `budget`, it stops after the command that used it up; the batch returned then ends
+  /// before the rest of the job.
+  nonisolated(nonsending) static func applyBatch(
+    _ job: ApplyJob, stateMachine: StateMachine, queue: ApplyQueue, broadcaster: EventBroadcaster,
+    metrics: RaftMetrics, clock: ContinuousClock, started: ContinuousClock.Instant, budget: Duration? = nil
+  ) async -> AppliedBatch? {
+    let start = clock.now
+    var outputs: [any Sendable] = []
+    outputs.reserveCapacity(job.entries.count - job.first)
+    var failure: RaftError?
+    var end = job.first
+    while end < job.entries.count {
+      let entry = job.entries[end]
+      if case .command(let command) = entry.payload {
+        // A stopping node closes the queue; applying stops between two commands (a restart
+        // replays whatever is not applied).
+        if queue.isClosed { return nil }
+        let listened = broadcaster.hasSubscribers
+        if listened { broadcaster.publish(.apply(entry)) }
+        do {
+          outputs.append(try await stateMachine.apply(command, index: entry.index, term: entry.term))
+        } catch {
+          failure = .stateMachineFailed(index: entry.index, reason: "\(error)")
+          break
+        }
+        if listened { broadcaster.publish(.updated(index: entry.index)) }
+        if let budget, clock.now - start > budget {
+          end += 1
+          break
+        }
+      }
+      end += 1
+    }
+    let duration = clock.now - start
+    metrics.applyDuration.record(duration: duration)
+    return AppliedBatch(
+      entries: job.entries, applied: job.first..<end, outputs: outputs,
+      started: (start - started).wholeMilliseconds, duration: duration, failure: failure)
+  }
+
+  /// How long a batch may take for the next one to be applied by the pump itself rather than
+  /// handed to the applier task. A quick state machine then costs no task switch per batch; one
+  /// that took longer goes to the applier, so that a slow apply delays no heartbeat or append
+  /// again (the one slow batch applied in the pump delayed them by its own duration at most).
+  static var inlineApplyLimit: Duration { .milliseconds(2) }
+
+  /// Applies `job` in the pump when nothing is being applied elsewhere and the last batch was
+  /// quick; hands it to the applier task otherwise. False when the node halted.
+  func handOutApply(_ job: ApplyJob) async -> Bool {
+    guard appliesOutstanding == 0, lastApplyWasQuick else {
+      appliesOutstanding += 1
+      applyQueue.enqueue(job)
+      return true
+    }
+    guard
+      let batch = await Self.applyBatch(
+        job, stateMachine: stateMachine, queue: applyQueue, broadcaster: broadcaster, metrics: metrics,
+        clock: clock, started: started, budget: Self.inlineApplyLimit)
+    else { return true }
+    lastApplyWasQuick = batch.duration < Self.inlineApplyLimit
+    guard completeApplies([batch]) else { return false }
+    // A command that took longer than the limit ends the pump's turn: the rest of the batch goes
+    // to the applier.
+    if batch.applied.upperBound < job.entries.count {
+      appliesOutstanding += 1
+      applyQueue.enqueue(ApplyJob(entries: job.entries, first: batch.applied.upperBound))
+    }
+    return true
+  }
+
+  /// The applier task's batches came back: notes how long the last one took.
+  func appliesReturned(_ batches: [AppliedBatch]) {
+    appliesOutstanding -= batches.count
+    if let last = batches.last { lastApplyWasQuick = last.duration < Self.inlineApplyLimit }
   }
 
   /// Reports the batches the applier applied to the driver, resuming the callers they decide;

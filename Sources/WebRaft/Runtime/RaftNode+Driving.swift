@@ -50,6 +50,7 @@ extension RaftNode {
       if driver.isIdle || driver.waitsForApplies {
         let (received, proposals, applied) = mailbox.takeAll()
         if !applied.isEmpty {
+          appliesReturned(applied)
           guard completeApplies(applied) else { break pumping }
         }
         if !received.isEmpty || !proposals.isEmpty {
@@ -79,7 +80,7 @@ extension RaftNode {
       case .publish(let events):
         for event in events { publish(event) }
       case .apply(let entries, let first):
-        applyQueue.enqueue(ApplyJob(entries: entries, first: first))
+        guard await handOutApply(ApplyJob(entries: entries, first: first)) else { break pumping }
       default:
         guard await perform(action) else { break pumping }
       }
@@ -156,7 +157,7 @@ extension RaftNode {
     case .readSnapshotChunk(let request):
       await readChunk(request)
     case .apply(let entries, let first):
-      applyQueue.enqueue(ApplyJob(entries: entries, first: first))
+      return await handOutApply(ApplyJob(entries: entries, first: first))
     case .captureSnapshot(let metadata):
       await captureSnapshot(metadata)
     case .commitSnapshot(let metadata):

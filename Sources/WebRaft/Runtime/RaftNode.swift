@@ -48,6 +48,10 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   /// through the mailbox.
   let applyQueue = ApplyQueue()
   var applierTask: Task<Void, Never>?
+  /// Batches handed to the applier task and not reported back yet.
+  var appliesOutstanding = 0
+  /// Whether the last batch applied quickly: the next one may be applied by the pump itself.
+  var lastApplyWasQuick = true
   var tickTask: Task<Void, Never>?
   let clock = ContinuousClock()
   let started: ContinuousClock.Instant
@@ -221,8 +225,8 @@ public actor RaftNode<StateMachine: RaftStateMachine> {
   }
 
   /// Calls `handler` for every event of `kind` (every event when `kind` is nil), on the node's
-  /// executor (``RaftEvent/apply(_:)`` and ``RaftEvent/updated(index:)`` in the task that applies
-  /// committed entries): keep it short. Returns a handle for ``unlisten(_:)``.
+  /// executor (``RaftEvent/apply(_:)`` and ``RaftEvent/updated(index:)`` where the entry is
+  /// applied: on the node's executor, or in its applier task): keep it short. Returns a handle for ``unlisten(_:)``.
   @discardableResult
   public nonisolated func listen(
     _ kind: RaftEvent.Kind? = nil, _ handler: @escaping @Sendable (RaftEvent) -> Void
