@@ -62,13 +62,9 @@ enum Quorum {
 // sets: an index is committed when both majorities hold it, an election is won when both
 // majorities granted and lost when either refused, a leader is active when both answered.
 extension Quorum {
-  /// The highest index that a majority of each voter set of `membership` holds.
-  static func committedIndex(in membership: Membership, match: (NodeID) -> UInt64) -> UInt64 {
-    committedIndex(voters: membership.voters, outgoing: membership.outgoingVoters, match: match)
-  }
-
-  /// ``committedIndex(in:match:)`` given the two voter sets (`outgoing` empty unless joint):
-  /// the leader's commit path passes them without copying its whole membership.
+  /// The highest index that a majority of `voters` holds and, while joint, a majority of the
+  /// `outgoing` voters too (`outgoing` is empty otherwise). The leader's commit path passes the two
+  /// sets rather than its whole membership, which it would have to copy.
   @inline(__always)
   static func committedIndex(voters: Set<NodeID>, outgoing: Set<NodeID>, match: (NodeID) -> UInt64)
     -> UInt64
