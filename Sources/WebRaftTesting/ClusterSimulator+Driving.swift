@@ -18,7 +18,9 @@ extension ClusterSimulator {
     }
     noteMessage(.deliver, message)
     node.driver!.tick(now: localTime(of: node))
+    traceSpec(node, "tick")
     node.driver!.step(message)
+    traceSpec(node, "deliver", message: message)
     try afterInput(node)
   }
 
@@ -87,6 +89,7 @@ extension ClusterSimulator {
       }
       if delay == 0 {
         try applyPending(on: node)
+        traceSpec(node, "applied")
       } else {
         startApplying(on: node)
       }
@@ -128,6 +131,17 @@ extension ClusterSimulator {
       "\(node.id) stored \(write.hardState.map { "\($0)" } ?? "") \(write.entries.count) entries")
     trace.combine(UInt64(write.entries.count))
     node.driver!.persisted()
+    if specTrace != nil {
+      let durable = node.storage.state
+      let lastDurable = durable.entries.last.map { ($0.index, $0.term) } ?? (durable.snapshot.index, durable.snapshot.term)
+      traceSpec(
+        node, "stored",
+        extra: ",\"durable\":{\"term\":\(durable.hardState.term),\"vote\":\(SpecTrace.node(durable.hardState.votedFor)),"
+          + "\"commit\":\(durable.hardState.commitIndex),\"last\":[\(lastDurable.0),\(lastDurable.1)]"
+          + (write.entries.first.map { first in
+            ",\"written\":[\(first.index),[\(write.entries.map { "\($0.term)" }.joined(separator: ","))]]"
+          } ?? "") + "}")
+    }
   }
 
   /// The state machine of `node` applies the run under way, then starts the next one with the
@@ -167,12 +181,16 @@ extension ClusterSimulator {
   // MARK: - Messages
 
   func send(_ message: RaftMessage) throws(SimulationFailure) {
+    if specTrace != nil, let sender = positions[message.from] {
+      traceSpec(nodes[sender], "internal")
+    }
     try checker.sent(message)
     messagesSent += 1
     guard let from = positions[message.from], let to = positions[message.to] else { return }
     messageCounts[MessageCountKey(from: from, to: to, kind: message.kindName), default: 0] += 1
     let recipient = nodes[to]
     let delays = network.delays(from: message.from, to: message.to)
+    specTrace?.recordSend(message, copies: delays.count, time: now)
     for delay in delays {
       queue.push(at: now + delay, .deliver(message, incarnation: recipient.incarnation))
     }
@@ -247,6 +265,7 @@ extension ClusterSimulator {
     node.storage.commitSnapshot(metadata, data: written.data)
     storageObserver?(node.id, .snapshotCommitted(metadata, data: written.data), node.storage)
     node.driver!.snapshotCommitted(metadata)
+    traceSpec(node, "compact")
     snapshotsTaken += 1
     note(.snapshotTaken, node.position, "\(node.id) took a snapshot at \(metadata.index)/\(metadata.term)")
     trace.combine(metadata.index)
@@ -284,6 +303,7 @@ extension ClusterSimulator {
     node.stateMachine = contents
     try checker.snapshot(metadata, contents: contents, restoredOn: node.id)
     node.driver!.snapshotInstalled(metadata) { node.settled.append(($0, $1)) }
+    traceSpec(node, "install")
     try settleBuffered(on: node)
     snapshotsInstalled += 1
     note(
@@ -328,6 +348,7 @@ extension ClusterSimulator {
       guard reads.indices.contains(position) else { return }
       switch outcome {
       case .readable(let index):
+        specTrace?.recordEvent("readServed", node: node.id, time: now, extra: ",\"read\":\(position),\"index\":\(index)")
         try checker.readResolved(
           on: node.id, index: index, committedWhenAsked: reads[position].committedWhenAsked, lease: false)
         reads[position].status = .served(index: index)

@@ -32,6 +32,7 @@ extension ClusterSimulator {
       if proposals[position].status == .pending { proposals[position].status = .interrupted }
     }
     note(.crash, node.position, "crash \(id)")
+    specTrace?.recordEvent("crash", node: id, time: now)
     try checker.nodeCrashed(id)
   }
 
@@ -72,6 +73,7 @@ extension ClusterSimulator {
     node.incarnation += 1
     node.reset()
     node.stateMachine = contents
+    traceSpec(node, "restart")
     try checker.nodeStarted(node.core!)
     if state.snapshot.index > 0 {
       try checker.snapshot(state.snapshot, contents: contents, restoredOn: node.id)

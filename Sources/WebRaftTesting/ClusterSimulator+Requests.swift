@@ -28,6 +28,7 @@ extension ClusterSimulator {
     checker.time = now
     do {
       try node.driver!.readIndex(requestID: requestID, deadline: nil)
+      traceSpec(node, "read", extra: ",\"read\":\(position)")
       note(.read, node.position, "read \(position) on \(id)")
     } catch {
       reads[position].status = .failed(error)
@@ -64,6 +65,7 @@ extension ClusterSimulator {
       index = nil
     }
     note(.leaseRead, node.position, "lease read on \(id): \(index.map { "\($0)" } ?? "no lease")")
+    if let index { specTrace?.recordEvent("leaseRead", node: id, time: now, extra: ",\"index\":\(index)") }
     do throws(SimulationFailure) {
       if let index {
         try checker.readResolved(
@@ -88,12 +90,14 @@ extension ClusterSimulator {
     guard node.isUp else { return .shutdown }
     checker.time = now
     node.driver!.tick(now: localTime(of: node))
+    traceSpec(node, "tick")
     var refusal: RaftError?
     do {
       try node.driver!.transferLeadership(to: target)
     } catch {
       refusal = error
     }
+    traceSpec(node, "transfer")
     note(
       .transfer, node.position,
       "transfer leadership from \(id) to \(target?.rawValue ?? "any"): \(refusal.map { "\($0)" } ?? "started")"
@@ -181,6 +185,7 @@ extension ClusterSimulator {
     }
     checker.time = now
     node.driver!.tick(now: localTime(of: node))
+    traceSpec(node, "tick")
     do {
       let ticket: ProposalTicket
       if single, let change = changes.first {
@@ -191,6 +196,7 @@ extension ClusterSimulator {
         ticket = try node.driver!.propose(command, requestID: requestID, deadline: nil)
       }
       proposals[position].ticket = ticket
+      traceSpec(node, changes.isEmpty ? "propose" : "change")
       note(
         .propose, node.position,
         "propose \(proposalID) \(changes.isEmpty ? "" : "\(changes)") on \(id): \(ticket)")
@@ -227,6 +233,7 @@ extension ClusterSimulator {
     let node = node(id)
     guard node.isUp else { return }
     node.driver!.requestSnapshot()
+    traceSpec(node, "internal")
     note(.snapshotRequested, node.position, "snapshot requested on \(id)")
     do throws(SimulationFailure) {
       try afterInput(node)

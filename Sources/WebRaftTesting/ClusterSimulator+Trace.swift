@@ -143,3 +143,24 @@ enum TraceKind: UInt64 {
   case timerStalled = 25
   case snapshotRequested = 26
 }
+
+extension ClusterSimulator {
+  /// Writes `node`'s step to the specification trace, when one is recorded.
+  func traceSpec(_ node: SimulatedNode, _ cause: String, message: RaftMessage? = nil, extra: String = "") {
+    guard let specTrace, let core = node.core else { return }
+    specTrace.record(core, cause: cause, time: now, message: message, extra: extra)
+  }
+}
+
+extension ClusterSimulator {
+  /// Starts writing the specification trace of this run (see ``SpecTrace``): a header, then each
+  /// running node's state as it is now.
+  @discardableResult
+  public func startSpecTrace() -> SpecTrace {
+    let voters = nodes.compactMap(\.core).first(where: { !$0.membership.voters.isEmpty })?.membership.voters ?? []
+    let recorder = SpecTrace(seed: seed, nodes: nodeIDs, voters: Array(voters), configuration: configuration)
+    specTrace = recorder
+    for node in nodes { traceSpec(node, "init") }
+    return recorder
+  }
+}

@@ -92,6 +92,9 @@ public final class ClusterSimulator {
   /// node, the change, and the node's storage after it. A test can replay the writes into a real
   /// storage and check that it recovers what the simulator keeps after a crash.
   public var storageObserver: ((NodeID, SimulatedStorageEvent, SimulatedStorage) -> Void)?
+  /// When set, every step is also written in the TLA+ specification's terms, for
+  /// `scripts/check-trace.py` (see ``SpecTrace``).
+  public var specTrace: SpecTrace?
 
   var nodes: [SimulatedNode] = []
   let positions: [NodeID: Int]
@@ -309,6 +312,7 @@ public final class ClusterSimulator {
         node.scheduledTick = nil
         note(.tick, node.position, "tick \(node.id)")
         node.driver!.tick(now: localTime(of: node))
+        traceSpec(node, "tick")
         node.driver!.expire(now: localTime(of: node)) { node.settled.append(($0, $1)) }
         try settleBuffered(on: node)
         try afterInput(node)
@@ -321,6 +325,7 @@ public final class ClusterSimulator {
         let node = nodes[position]
         guard node.isUp, node.applyToken == token else { return true }
         try applyPending(on: node)
+        traceSpec(node, "applied")
         try afterInput(node)
       case .snapshotWritten(let position, let token):
         let node = nodes[position]
@@ -330,6 +335,7 @@ public final class ClusterSimulator {
         node.snapshotBeingWritten = nil
         note(.snapshotWritten, node.position, "\(node.id) wrote its snapshot at \(metadata.index)")
         node.driver!.snapshotWritten(metadata)
+        traceSpec(node, "internal")
         try afterInput(node)
       }
       try checkLeaders()

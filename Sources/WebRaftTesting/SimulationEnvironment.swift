@@ -10,6 +10,7 @@
 /// - `WEBRAFT_FUZZ_SEEDS=N` runs the fuzzer over N seeds (`WEBRAFT_FUZZ_FIRST=M` starts at M);
 /// - `WEBRAFT_LINEARIZABILITY_SEEDS=N` runs the key-value linearizability check over N seeds per
 ///   read mode (`WEBRAFT_FUZZ_FIRST=M` starts at M);
+/// - `WEBRAFT_SPEC_TRACES=DIR` writes each fuzzer run's specification trace to `DIR/seed-N.jsonl`;
 /// - `WEBRAFT_TRACE=N` keeps the last N steps of a run and prints them with a failure.
 public enum SimulationEnvironment {
   private static func number(_ name: String) -> UInt64? {
@@ -49,6 +50,13 @@ public enum SimulationEnvironment {
     let first = number("WEBRAFT_FUZZ_FIRST") ?? 1
     guard count > 0 else { return [] }
     return Array(first..<(first + count))
+  }
+
+  /// The directory to write each fuzzer run's specification trace to, from
+  /// `WEBRAFT_SPEC_TRACES` (none: no trace is written).
+  public static var specTraceDirectory: String? {
+    guard let path = ProcessInfo.processInfo.environment["WEBRAFT_SPEC_TRACES"], !path.isEmpty else { return nil }
+    return path
   }
 
   /// How many recent steps to keep for failure reports, from `WEBRAFT_TRACE` (default 0).

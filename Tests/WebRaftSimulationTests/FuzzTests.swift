@@ -69,6 +69,22 @@ struct FuzzTests {
     // Clocks that run at different rates, within what lease reads assume (2 × 4 % of a heartbeat
     // timeout stays below maxClockDrift).
     simulator.setClockDrift([0, 0, 0.01, 0.04].randomElement(using: &setup)!)
+    // The specification trace is written whether the run passes or fails, so that
+    // scripts/check-trace.py can show the first step the specification does not allow.
+    if let directory = SimulationEnvironment.specTraceDirectory {
+      let recorder = simulator.startSpecTrace()
+      defer { try? recorder.write(to: URL(fileURLWithPath: "\(directory)/seed-\(seed).jsonl")) }
+      try run(simulator, size: size, faultRate: faultRate, changesMembership: changesMembership, jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
+    } else {
+      try run(simulator, size: size, faultRate: faultRate, changesMembership: changesMembership, jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
+    }
+  }
+
+  private static func run(
+    _ simulator: ClusterSimulator, size: Int, faultRate: Double, changesMembership: Bool, jointChanges: Bool,
+    snapshotInterval: UInt64?, readsAndTransfers: Bool
+  ) throws {
+    let seed = simulator.seed
 
     var counter = 0
     let rounds = 15 + simulator.randomInt(0..<30)

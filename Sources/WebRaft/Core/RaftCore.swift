@@ -182,6 +182,9 @@ public struct RaftCore: Sendable {
   public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
   /// The entry at `index`, if held.
   public func entry(at index: UInt64) -> LogEntry? { log.entry(at: index) }
+  /// The answers of the election under way, by voter: `true` for a vote (or pre-vote) granted,
+  /// this node's own included, `false` for a refusal. Empty while no election is under way.
+  public var campaignVotes: [NodeID: Bool] { votes }
   /// The state as it must be stored.
   public var hardState: HardState {
     HardState(term: term, votedFor: votedFor, commitIndex: log.commitIndex)
