@@ -877,19 +877,120 @@ class Checker:
                 self.fail(f"lease read on {l.name} (term {l.term}) while {k.name} leads term {k.term}")
 
 
+def check_lines(lines, path):
+    """Replays parsed trace lines; returns None, or the first divergence."""
+    header = lines[0]
+    checker = Checker(header)
+    number, line = 0, None
+    try:
+        for number, line in enumerate(lines[1:], start=2):
+            checker.apply(line)
+    except Divergence as problem:
+        return f"seed {header['seed']}: line {number} ({path}): {problem}\n  {json.dumps(line)[:600]}"
+    except (KeyError, IndexError, TypeError) as problem:
+        return f"seed {header['seed']}: line {number} ({path}): checker error {problem!r}\n  {json.dumps(line)[:600]}"
+    return None
+
+
 def check(path):
     with open(path) as f:
-        header = json.loads(f.readline())
-        checker = Checker(header)
-        number = 0
-        try:
-            for number, text in enumerate(f, start=2):
-                checker.apply(json.loads(text))
-        except Divergence as problem:
-            return f"seed {header['seed']}: line {number} ({path}): {problem}\n  {text.strip()[:600]}"
-        except (KeyError, IndexError, TypeError) as problem:
-            return f"seed {header['seed']}: line {number} ({path}): checker error {problem!r}\n  {text.strip()[:600]}"
+        return check_lines([json.loads(text) for text in f], path)
+
+
+# ---------------------------------------------------------------- self-test
+
+def tamper_unsent(lines):
+    """A message delivered that nobody sent: drop the sends of the first message delivered."""
+    for k, line in enumerate(lines):
+        if line.get("event") == "deliver":
+            key = Checker.key(line["msg"])
+            return [x for x in lines[:k] if not (x.get("event") == "send" and Checker.key(x["msg"]) == key)] + lines[k:]
     return None
+
+
+def tamper_double_vote(lines):
+    """A second vote in a term: a node that voted for one candidate votes for another."""
+    votes = {}
+    for k, line in enumerate(lines):
+        if line.get("event") == "deliver" and line["msg"]["type"] == "VoteReq" and not line["msg"]["preVote"]:
+            m, state = line["msg"], line["state"]
+            voted = votes.get((line["node"], state["term"]))
+            if voted and voted != m["from"] and state["term"] == m["term"] and state["role"] == FOLLOWER:
+                bad = json.loads(json.dumps(line))
+                bad["state"]["vote"] = m["from"]
+                return lines[:k] + [bad] + lines[k + 1:]
+        if "state" in line and line["state"]["vote"]:
+            votes[(line["node"], line["state"]["term"])] = line["state"]["vote"]
+    return None
+
+
+def tamper_commit_without_quorum(lines):
+    """A leader commits its newest entry as soon as it appends it."""
+    for k, line in enumerate(lines):
+        state = line.get("state")
+        if line.get("event") == "propose" and state and state["role"] == LEADER and len(set(
+                line_["node"] for line_ in lines[:k] if "state" in line_)) > 1:
+            bad = json.loads(json.dumps(line))
+            bad["state"]["commit"] = state["last"][0]
+            return lines[:k] + [bad] + lines[k + 1:]
+    return None
+
+
+def tamper_answer(lines):
+    """A follower acknowledges more than it appended."""
+    for k, line in enumerate(lines):
+        if line.get("event") == "send" and line["msg"]["type"] == "AppResp" and line["msg"]["success"]:
+            old = Checker.key(line["msg"])
+            new_msg = dict(line["msg"], index=line["msg"]["index"] + 3)
+            rest = [dict(x, msg=new_msg) if "msg" in x and Checker.key(x["msg"]) == old else x for x in lines[k:]]
+            return lines[:k] + rest
+    return None
+
+
+def tamper_old_term_entry(lines):
+    """A leader appends a command of an earlier term."""
+    for k, line in enumerate(lines):
+        if line.get("event") == "propose" and "log" in line and line["state"]["term"] > 1 and line["log"]["entries"]:
+            bad = json.loads(json.dumps(line))
+            bad["log"]["entries"][-1][0] -= 1
+            bad["state"]["last"][1] -= 1
+            return lines[:k] + [bad] + lines[k + 1:]
+    return None
+
+
+def tamper_compaction(lines):
+    """A snapshot taken past the commit index."""
+    for k, line in enumerate(lines):
+        if line.get("event") == "compact":
+            bad = json.loads(json.dumps(line))
+            bad["state"]["snap"][0] = line["state"]["commit"] + 1
+            return lines[:k] + [bad] + lines[k + 1:]
+    return None
+
+
+def self_test(path):
+    """The checker must accept the trace as it is and report each tampered copy."""
+    with open(path) as f:
+        lines = [json.loads(text) for text in f]
+    problem = check_lines(lines, path)
+    if problem:
+        print(f"self-test: the untouched trace is not valid:\n{problem}")
+        return 1
+    caught, tried = 0, 0
+    for tamper in (tamper_unsent, tamper_double_vote, tamper_commit_without_quorum, tamper_answer,
+                   tamper_old_term_entry, tamper_compaction):
+        bad = tamper(lines)
+        if bad is None:
+            continue
+        tried += 1
+        problem = check_lines(bad, path)
+        if problem is None or "checker error" in problem:
+            print(f"self-test: {tamper.__doc__.strip()} -- NOT caught" + (f": {problem}" if problem else ""))
+        else:
+            caught += 1
+            print(f"self-test: {tamper.__doc__.strip()} -- caught: {problem.splitlines()[0].split('): ', 1)[1]}")
+    print(f"self-test: the checker caught {caught} of {tried} tampered copies of {path}")
+    return 0 if caught == tried and tried >= 4 else 1
 
 
 def main(paths):
@@ -905,4 +1006,6 @@ def main(paths):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--self-test"]:
+        sys.exit(self_test(sys.argv[2]))
     sys.exit(main(sys.argv[1:]))

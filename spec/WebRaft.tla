@@ -218,12 +218,13 @@ CampaignVars(s, transfer) ==
     /\ inLease' = [inLease EXCEPT ![s] = FALSE]
 
 (* The election timer fires (electionTimedOut, campaign): a pre-vote      *)
-(* first (becomePreCandidate) with PreVote, else a campaign at once. It   *)
+(* first (becomePreCandidate) with PreVote, else a campaign at once; a    *)
+(* pre-candidate whose pre-vote went unanswered starts another. It        *)
 (* fires only after the node's vote hold ended: its deadline lies at      *)
 (* least a heartbeat timeout after the last leader contact and after a    *)
 (* restart.                                                               *)
 Timeout(s) ==
-    /\ role[s] \in {Follower, Candidate}
+    /\ role[s] \in {Follower, PreCandidate, Candidate}
     /\ Promotable(s)
     /\ ~inLease[s] /\ ~restartHold[s]
     /\ currentTerm[s] < MaxTerm
@@ -425,12 +426,15 @@ PromoteLearner(l, p) ==
 
 (* A joint change to the voter set V: the entry holds V as voters and the *)
 (* current voters as outgoing; while it is the latest entry every quorum  *)
-(* needs a majority of both.                                              *)
-JointChange(l, V) ==
+(* needs a majority of both. The learners L keep the current ones and may *)
+(* take demoted voters and new members (MembershipChange.demote,          *)
+(* addLearner in the same change set).                                    *)
+JointChange(l, V, L) ==
     LET c == Cfg(l) IN
     /\ ChangeAllowed(l) /\ changes < MaxChanges
     /\ V /= {} /\ V /= c.voters
-    /\ AppendConfig(l, Config(V, c.voters, c.learners \ V, c.promote \ V))
+    /\ L \cap V = {} /\ c.learners \ V \subseteq L
+    /\ AppendConfig(l, Config(V, c.voters, L, c.promote \cap L))
     /\ changes' = changes + 1
 
 (* Once the joint entry is committed the leader appends the new           *)
@@ -639,15 +643,27 @@ HandleVoteRequest(s, m, keep) ==
 
 (* handleVoteResponse: a pre-candidate counts pre-votes, a candidate the  *)
 (* votes of its term; the answer that completes a quorum makes the        *)
-(* pre-candidate campaign, or the candidate lead (tallyVotes).            *)
+(* pre-candidate campaign, or the candidate lead (tallyVotes). A refusal  *)
+(* may end the campaign: the code gives up once the refusals leave no     *)
+(* quorum that could grant (the model, which keeps no refusals, lets any  *)
+(* refusal do it).                                                        *)
 HandleVoteResponse(s, m, keep) ==
     /\ m.type = "VoteResp"
     /\ m.term >= currentTerm[s]
     /\ m.term > currentTerm[s] => (m.preVote /\ m.granted)
     /\ LET counted == \/ role[s] = PreCandidate /\ m.preVote /\ m.granted
                       \/ role[s] = Candidate /\ ~m.preVote /\ m.term = currentTerm[s] /\ m.granted
+           refused == \/ role[s] = PreCandidate /\ m.preVote /\ ~m.granted
+                      \/ role[s] = Candidate /\ ~m.preVote /\ m.term = currentTerm[s] /\ ~m.granted
            now == votes[s] \cup {m.from}
-       IN IF counted /\ IsQuorum(now, Cfg(s)) /\ role[s] = PreCandidate
+       IN IF refused
+          THEN /\ \/ UNCHANGED <<role, votes>>
+                  \/ /\ role' = [role EXCEPT ![s] = Follower]
+                     /\ votes' = [votes EXCEPT ![s] = {}]
+               /\ Reply(m, keep, {})
+               /\ UNCHANGED <<currentTerm, votedFor, leader, inLease, restartHold, logVars,
+                              leaderVars, readVars, ghostVars, countVars, transferCampaign>>
+          ELSE IF counted /\ IsQuorum(now, Cfg(s)) /\ role[s] = PreCandidate
                 /\ currentTerm[s] < MaxTerm
           THEN /\ CampaignVars(s, FALSE)
                /\ Reply(m, keep, {})
@@ -814,7 +830,7 @@ Next ==
         \/ RequestVote(l, p) \/ SendAppend(l, p) \/ SendHeartbeat(l, p) \/ SendSnapshot(l, p)
         \/ AddLearner(l, p) \/ AddVoter(l, p) \/ RemoveMember(l, p) \/ PromoteLearner(l, p)
         \/ TransferLeadership(l, p) \/ LeaseExpires(l, p)
-    \/ \E l \in Server, V \in SUBSET Server : JointChange(l, V)
+    \/ \E l \in Server, V, L \in SUBSET Server : JointChange(l, V, L)
     \/ \E m \in msgs : Receive(m) \/ DropMessage(m)
 
 Spec == Init /\ [][Next]_vars

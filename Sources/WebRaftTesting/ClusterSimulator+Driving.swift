@@ -133,10 +133,12 @@ extension ClusterSimulator {
     node.driver!.persisted()
     if specTrace != nil {
       let durable = node.storage.state
-      let lastDurable = durable.entries.last.map { ($0.index, $0.term) } ?? (durable.snapshot.index, durable.snapshot.term)
+      let lastDurable =
+        durable.entries.last.map { ($0.index, $0.term) } ?? (durable.snapshot.index, durable.snapshot.term)
       traceSpec(
         node, "stored",
-        extra: ",\"durable\":{\"term\":\(durable.hardState.term),\"vote\":\(SpecTrace.node(durable.hardState.votedFor)),"
+        extra:
+          ",\"durable\":{\"term\":\(durable.hardState.term),\"vote\":\(SpecTrace.node(durable.hardState.votedFor)),"
           + "\"commit\":\(durable.hardState.commitIndex),\"last\":[\(lastDurable.0),\(lastDurable.1)]"
           + (write.entries.first.map { first in
             ",\"written\":[\(first.index),[\(write.entries.map { "\($0.term)" }.joined(separator: ","))]]"
@@ -348,7 +350,8 @@ extension ClusterSimulator {
       guard reads.indices.contains(position) else { return }
       switch outcome {
       case .readable(let index):
-        specTrace?.recordEvent("readServed", node: node.id, time: now, extra: ",\"read\":\(position),\"index\":\(index)")
+        specTrace?.recordEvent(
+          "readServed", node: node.id, time: now, extra: ",\"read\":\(position),\"index\":\(index)")
         try checker.readResolved(
           on: node.id, index: index, committedWhenAsked: reads[position].committedWhenAsked, lease: false)
         reads[position].status = .served(index: index)

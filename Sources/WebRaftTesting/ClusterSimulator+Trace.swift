@@ -157,7 +157,8 @@ extension ClusterSimulator {
   /// running node's state as it is now.
   @discardableResult
   public func startSpecTrace() -> SpecTrace {
-    let voters = nodes.compactMap(\.core).first(where: { !$0.membership.voters.isEmpty })?.membership.voters ?? []
+    let voters =
+      nodes.compactMap(\.core).first(where: { !$0.membership.voters.isEmpty })?.membership.voters ?? []
     let recorder = SpecTrace(seed: seed, nodes: nodeIDs, voters: Array(voters), configuration: configuration)
     specTrace = recorder
     for node in nodes { traceSpec(node, "init") }

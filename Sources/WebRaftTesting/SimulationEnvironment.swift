@@ -55,7 +55,9 @@ public enum SimulationEnvironment {
   /// The directory to write each fuzzer run's specification trace to, from
   /// `WEBRAFT_SPEC_TRACES` (none: no trace is written).
   public static var specTraceDirectory: String? {
-    guard let path = ProcessInfo.processInfo.environment["WEBRAFT_SPEC_TRACES"], !path.isEmpty else { return nil }
+    guard let path = ProcessInfo.processInfo.environment["WEBRAFT_SPEC_TRACES"], !path.isEmpty else {
+      return nil
+    }
     return path
   }
 

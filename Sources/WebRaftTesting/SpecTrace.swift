@@ -88,7 +88,9 @@ public final class SpecTrace {
     }
   }
 
-  private static let alwaysWritten: Set<String> = ["restart", "stored", "install", "compact", "propose", "change"]
+  private static let alwaysWritten: Set<String> = [
+    "restart", "stored", "install", "compact", "propose", "change",
+  ]
 
   // MARK: - Encoding
 
@@ -104,7 +106,8 @@ public final class SpecTrace {
   private static func votes(_ core: RaftCore) -> String {
     guard core.role == .preCandidate || core.role == .candidate else { return "" }
     let votes = core.campaignVotes
-    return ",\"granted\":\(list(votes.filter(\.value).keys)),\"refused\":\(list(votes.filter { !$0.value }.keys))"
+    return
+      ",\"granted\":\(list(votes.filter(\.value).keys)),\"refused\":\(list(votes.filter { !$0.value }.keys))"
   }
 
   static func node(_ id: NodeID?) -> String { id.map { "\"\($0)\"" } ?? "null" }

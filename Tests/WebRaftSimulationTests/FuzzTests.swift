@@ -74,9 +74,13 @@ struct FuzzTests {
     if let directory = SimulationEnvironment.specTraceDirectory {
       let recorder = simulator.startSpecTrace()
       defer { try? recorder.write(to: URL(fileURLWithPath: "\(directory)/seed-\(seed).jsonl")) }
-      try run(simulator, size: size, faultRate: faultRate, changesMembership: changesMembership, jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
+      try run(
+        simulator, size: size, faultRate: faultRate, changesMembership: changesMembership,
+        jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
     } else {
-      try run(simulator, size: size, faultRate: faultRate, changesMembership: changesMembership, jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
+      try run(
+        simulator, size: size, faultRate: faultRate, changesMembership: changesMembership,
+        jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
     }
   }
 
