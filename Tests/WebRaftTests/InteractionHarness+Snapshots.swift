@@ -136,6 +136,7 @@ extension InteractionHarness {
 
   func describeState(_ id: NodeID) -> [String] {
     guard let node = nodes[id] else { return ["no node \(id)"] }
+    guard node.core != nil else { return ["\(id) down"] }
     return node.applied.isEmpty ? ["(nothing applied)"] : node.applied
   }
 }

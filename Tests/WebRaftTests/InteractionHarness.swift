@@ -25,8 +25,9 @@ import Foundation
 /// - The network: `messages` lists the waiting messages. `deliver`, `duplicate` and `drop` take
 ///   the waiting messages that match `[from=n1] [to=n2] [type=installSnapshot] [nth=2]` (`type`
 ///   is the kind shown after the names, `nth` keeps only the n-th of those that match), and step
-///   them into their recipients; step them in and keep a copy waiting (a duplicating network,
-///   whose copy can be delivered later); or lose them. Messages not taken keep their order.
+///   them into their recipients (naming each); step them in and keep a copy waiting (a duplicating
+///   network, whose copy can be delivered later); or lose them. Messages not taken keep their
+///   order.
 /// - `isolate n1`, `cut n1 n2`, `heal`: messages to and from n1, or between n1 and n2, are lost;
 ///   `heal` ends every isolation and cut.
 /// - `crash n2`: n2 loses everything not stored (and a snapshot it was receiving);
@@ -34,7 +35,9 @@ import Foundation
 /// - `compact n1 [index]`: n1 takes a snapshot of its state machine at `index` (all it applied by
 ///   default), stores it and compacts its log through it, as its driver does when a snapshot is
 ///   due. A snapshot's bytes name the node that took it, its index and term, then one line per
-///   entry applied, so two nodes' snapshots of the same state differ.
+///   entry applied, so two nodes' snapshots of the same state differ. An install that takes the
+///   state machine back (fewer entries than it applied) is flagged in the output, where the
+///   simulator's checker would fail.
 /// - `status n1 …`, `log n1`, `state n1`: what a node knows, holds in its log, and has applied.
 struct InteractionHarness {
   struct Node {
@@ -131,8 +134,9 @@ struct InteractionHarness {
     configuration.commitNotificationDelay = .zero
     if let limit = options["max-append"].flatMap(Int.init) { configuration.maxEntriesPerAppend = limit }
     if let size = options["chunk"].flatMap(Int.init) { configuration.snapshotChunkSize = size }
-    // Elections happen when a script says so (`campaign`, or a tick of 2 s): timers fire after
-    // 1 to 2 s, heartbeats go every 100 ms.
+    // Elections happen when a script says so (`campaign`, or a long tick): a follower's timer fires
+    // 200 ms to 1.2 s after it last heard from a leader (its lease ends after 200 ms), a
+    // candidate's after 1 to 2 s; heartbeats go every 100 ms.
     configuration.electionTimeout = .seconds(1)...(.seconds(2))
     let voters = list(options["voters"])
     let learners = list(options["learners"])
