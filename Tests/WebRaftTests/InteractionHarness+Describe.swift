@@ -49,9 +49,10 @@ extension InteractionHarness {
       return head + " round=\(response.readRound)"
     case .installSnapshot(let chunk):
       return head + " snapshot=\(chunk.metadata.index)/\(chunk.metadata.term) offset=\(chunk.offset)"
-        + (chunk.done ? " done" : "")
+        + " len=\(chunk.data.count) size=\(chunk.totalSize)" + (chunk.done ? " done" : "")
     case .installSnapshotResponse(let response):
       return head + " snapshot=\(response.snapshotIndex) next=\(response.nextOffset)"
+        + (response.done ? " done" : "")
     case .timeoutNow:
       return head
     case .readIndex(let request):
@@ -96,13 +97,16 @@ extension InteractionHarness {
 
   func describeStatus(_ id: NodeID) -> String {
     guard let core = core(of: id) else { return "\(id) down" }
+    // The snapshot the log starts after is shown once there is one.
+    let snapshot = core.snapshotIndex > 0 ? " snapshot=\(core.snapshotIndex)" : ""
     return "\(id) \(core.role) term=\(core.term) leader=\(core.leader?.rawValue ?? "-") "
-      + "commit=\(core.commitIndex) last=\(core.lastIndex) \(describe(core.membership))"
+      + "commit=\(core.commitIndex) last=\(core.lastIndex)\(snapshot) \(describe(core.membership))"
   }
 
   func describeLog(_ id: NodeID) -> [String] {
     guard let core = core(of: id) else { return ["\(id) down"] }
     let entries = core.entries
-    return entries.isEmpty ? ["(empty)"] : entries.map(describe)
+    let start = core.snapshotIndex > 0 ? ["(after snapshot \(core.snapshotIndex))"] : []
+    return entries.isEmpty ? start + ["(empty)"] : start + entries.map(describe)
   }
 }

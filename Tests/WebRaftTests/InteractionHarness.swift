@@ -8,31 +8,57 @@ import Foundation
 /// The scripts under `testdata/` hold, for each command, the output it produced when a reviewer
 /// last checked it (see ``InteractionTests``). The commands:
 ///
-/// - `cluster voters=n1,n2,n3 [learners=n4] [prevote=off] [checkquorum=off] [max-append=1]`: new
-///   nodes with empty logs; `add-node n4 [voters=...]` adds one more (empty membership by default: a newcomer).
+/// - `cluster voters=n1,n2,n3 [learners=n4] [prevote=off] [checkquorum=off] [max-append=1]
+///   [chunk=16]`: new nodes with empty logs (`chunk` is the snapshot chunk size in bytes);
+///   `add-node n4 [voters=...]` adds one more (empty membership by default: a newcomer).
 /// - `campaign n1`: n1's election timer fires. `tick n1 ms` moves n1's clock on by `ms`
 ///   (`tick all ms` every node's).
-/// - `propose n1 text`, `change n1 add-voter:n4 remove:n3 …` (several: one change set),
-///   `read n1 id`, `transfer n1 n2`.
-/// - `process [n1 …]`: each node (all when none is named) hands out its `Ready`, which is stored,
-///   applied and acknowledged; its messages wait in the network. `deliver [from=n1] [to=n2]`
-///   steps the waiting messages into their recipients; `drop [from=…] [to=…]` loses them.
-///   `stabilize` does both until nothing moves.
-/// - `isolate n1`, `heal`: messages to and from n1 are lost, or not any more.
-/// - `crash n2`: n2 loses everything not stored; `restart n2`: n2 starts from what it stored.
-/// - `status n1 …`, `log n1`: what a node knows.
+/// - `propose n1 text` (the rest of the line), `change n1 add-voter:n4 remove:n3 …` (several: one
+///   change set), `read n1 id`, `transfer n1 n2`.
+/// - `process [n1 …]`: each node (all when none is named) hands out its `Ready`, which is carried
+///   out in the order ``RaftDriver`` follows: stored; snapshot chunks received written, and the
+///   snapshot installed after its last chunk (stored, the state machine restored from it, the core
+///   told); snapshot chunks asked for read from the node's stored snapshot and handed to the core
+///   (they leave with its next `Ready`); committed entries applied; the `Ready` acknowledged. Its
+///   messages wait in the network. `stabilize [n1 …]` processes those nodes (all when none is
+///   named) and delivers the messages between them until nothing moves; other messages wait.
+/// - The network: `messages` lists the waiting messages. `deliver`, `duplicate` and `drop` take
+///   the waiting messages that match `[from=n1] [to=n2] [type=installSnapshot] [nth=2]` (`type`
+///   is the kind shown after the names, `nth` keeps only the n-th of those that match), and step
+///   them into their recipients (naming each); step them in and keep a copy waiting (a duplicating
+///   network, whose copy can be delivered later); or lose them. Messages not taken keep their
+///   order.
+/// - `isolate n1`, `cut n1 n2`, `heal`: messages to and from n1, or between n1 and n2, are lost;
+///   `heal` ends every isolation and cut.
+/// - `crash n2`: n2 loses everything not stored (and a snapshot it was receiving);
+///   `restart n2`: n2 starts from what it stored, its state machine from its stored snapshot.
+/// - `compact n1 [index]`: n1 takes a snapshot of its state machine at `index` (all it applied by
+///   default), stores it and compacts its log through it, as its driver does when a snapshot is
+///   due. A snapshot's bytes name the node that took it, its index and term, then one line per
+///   entry applied, so two nodes' snapshots of the same state differ. An install that takes the
+///   state machine back (fewer entries than it applied) is flagged in the output, where the
+///   simulator's checker would fail.
+/// - `status n1 …`, `log n1`, `state n1`: what a node knows, holds in its log, and has applied.
 struct InteractionHarness {
-  private struct Node {
+  struct Node {
     var core: RaftCore?
     var stored: PersistentState
+    /// The state machine: the entries applied, one per index from 1 (restored from snapshots).
     var applied: [String] = []
     var now: UInt64 = 0
+    /// The bytes of the stored snapshot (`stored.snapshot`); empty while there is none.
+    var snapshotData = Data()
+    /// The snapshot being received from a leader: what its chunks wrote so far.
+    var incoming: (metadata: SnapshotMetadata, data: Data)?
   }
 
-  private var nodes: [NodeID: Node] = [:]
-  private var order: [NodeID] = []
-  private var queue: [RaftMessage] = []
-  private var isolated: Set<NodeID> = []
+  var nodes: [NodeID: Node] = [:]
+  var order: [NodeID] = []
+  /// The network: messages sent and not yet delivered or lost, in the order they were sent.
+  var queue: [RaftMessage] = []
+  var isolated: Set<NodeID> = []
+  /// Links cut both ways, each as its two ends in order.
+  var cuts: Set<[NodeID]> = []
   private var configuration = RaftConfiguration()
   private var nextRequestID: UInt64 = 1
 
@@ -58,20 +84,32 @@ struct InteractionHarness {
     case "add-node": return try addNode(NodeID(arguments[0]), voters: list(options["voters"]))
     case "campaign": return try withNode(arguments[0]) { $0.campaign() }
     case "tick": return try tick(arguments[0], by: UInt64(arguments[1]) ?? 0)
-    case "propose": return try propose(on: arguments[0], text: arguments.dropFirst().joined(separator: " "))
+    case "propose":
+      // The text is the rest of the line as written, `=` and all.
+      return try propose(on: arguments[0], text: words.dropFirst().joined(separator: " "))
     case "change": return try change(on: arguments[0], Array(arguments.dropFirst()))
     case "read": return try read(on: arguments[0], id: UInt64(arguments[1]) ?? 0)
     case "transfer": return try transfer(on: arguments[0], to: arguments[1])
     case "process": return try process(arguments.isEmpty ? order : arguments.map { NodeID($0) })
-    case "deliver": return deliver(from: options["from"], to: options["to"])
-    case "drop": return drop(from: options["from"], to: options["to"])
-    case "stabilize": return try stabilize()
+    case "deliver": return deliver(MessageFilter(options))
+    case "duplicate": return deliver(MessageFilter(options), keepingCopies: true)
+    case "drop": return drop(MessageFilter(options))
+    case "messages":
+      return queue.isEmpty ? ["(none)"] : queue.enumerated().map { "\($0 + 1). " + describe($1) }
+    case "stabilize": return try stabilize(arguments.isEmpty ? order : arguments.map { NodeID($0) })
     case "isolate":
       isolated.insert(NodeID(arguments[0]))
       return ["ok"]
+    case "cut":
+      cuts.insert([NodeID(arguments[0]), NodeID(arguments[1])].sorted())
+      return ["ok"]
     case "heal":
       isolated.removeAll()
+      cuts.removeAll()
       return ["ok"]
+    case "compact":
+      return try compact(NodeID(arguments[0]), through: arguments.count > 1 ? UInt64(arguments[1]) : nil)
+    case "state": return describeState(NodeID(arguments[0]))
     case "crash": return crash(NodeID(arguments[0]))
     case "restart": return try restart(NodeID(arguments[0]))
     case "status": return (arguments.isEmpty ? order : arguments.map { NodeID($0) }).map(describeStatus)
@@ -95,8 +133,10 @@ struct InteractionHarness {
     // Followers hear of a new commit index with the next message, not after a delay.
     configuration.commitNotificationDelay = .zero
     if let limit = options["max-append"].flatMap(Int.init) { configuration.maxEntriesPerAppend = limit }
-    // Elections happen when a script says so (`campaign`, or a tick of 2 s): timers fire after
-    // 1 to 2 s, heartbeats go every 100 ms.
+    if let size = options["chunk"].flatMap(Int.init) { configuration.snapshotChunkSize = size }
+    // Elections happen when a script says so (`campaign`, or a long tick): a follower's timer fires
+    // 200 ms to 1.2 s after it last heard from a leader (its lease ends after 200 ms), a
+    // candidate's after 1 to 2 s; heartbeats go every 100 ms.
     configuration.electionTimeout = .seconds(1)...(.seconds(2))
     let voters = list(options["voters"])
     let learners = list(options["learners"])
@@ -202,13 +242,11 @@ struct InteractionHarness {
     return output
   }
 
-  /// Hands out each node's `Ready`, stores it, applies it and acknowledges it.
+  /// Hands out each node's `Ready` and carries it out (see the type's documentation).
   private mutating func process(_ ids: [NodeID]) throws -> [String] {
     var output: [String] = []
     for id in ids {
       guard var core = nodes[id]?.core, let ready = core.ready() else { continue }
-      output.append("> \(id) ready")
-      output += describe(ready).map { "  " + $0 }
       var stored = nodes[id]!.stored
       if let hardState = ready.hardState { stored.hardState = hardState }
       if let first = ready.entries.first {
@@ -216,60 +254,42 @@ struct InteractionHarness {
         stored.entries += ready.entries
       }
       nodes[id]!.stored = stored
+      let written = try receiveChunks(ready.snapshotChunks, on: id, core: &core)
+      queue += ready.messages
+      let read = readChunks(ready.snapshotChunkRequests, on: id, core: &core)
+      // Shown in the order they happen: stores, chunks written, the rest, chunks read.
+      let lines = describe(ready)
+      let stores = lines.prefix { $0.hasPrefix("store") }
+      output.append("> \(id) ready")
+      output += (stores + written + lines.dropFirst(stores.count) + read).map { "  " + $0 }
       for entry in ready.committedEntries where entry.index > core.appliedIndex {
         nodes[id]!.applied.append(describe(entry))
       }
       core.advance()
       nodes[id]!.core = core
-      queue += ready.messages
     }
     return output
   }
 
-  private func matches(_ message: RaftMessage, from: String?, to: String?) -> Bool {
-    (from == nil || message.from.rawValue == from) && (to == nil || message.to.rawValue == to)
-  }
-
-  private mutating func deliver(from: String?, to: String?) -> [String] {
-    var output: [String] = []
-    var kept: [RaftMessage] = []
-    let waiting = queue
-    queue = []
-    for message in waiting {
-      guard matches(message, from: from, to: to) else {
-        kept.append(message)
-        continue
-      }
-      guard nodes[message.to]?.core != nil, !isolated.contains(message.from), !isolated.contains(message.to)
-      else {
-        output.append("lost " + describe(message))
-        continue
-      }
-      nodes[message.to]!.core!.step(message)
-    }
-    queue = kept + queue
-    return output
-  }
-
-  private mutating func drop(from: String?, to: String?) -> [String] {
-    let dropped = queue.filter { matches($0, from: from, to: to) }
-    queue = queue.filter { !matches($0, from: from, to: to) }
-    return dropped.map { "dropped " + describe($0) }
-  }
-
-  private mutating func stabilize() throws -> [String] {
+  /// Processes `ids` and delivers the messages between them until nothing moves; messages to or
+  /// from other nodes keep waiting.
+  private mutating func stabilize(_ ids: [NodeID]) throws -> [String] {
+    let members = Set(ids)
     var output: [String] = []
     for _ in 0..<100 {
-      let processed = try process(order)
-      if processed.isEmpty && queue.isEmpty { return output }
+      let processed = try process(ids)
+      var between = MessageFilter([:])
+      between.among = members
+      if processed.isEmpty && !queue.contains(where: between.matches) { return output }
       output += processed
-      output += deliver(from: nil, to: nil)
+      output += deliver(between, quietly: true)
     }
     throw HarnessError("the cluster did not settle in 100 rounds")
   }
 
   private mutating func crash(_ id: NodeID) -> [String] {
     nodes[id]?.core = nil
+    nodes[id]?.incoming = nil
     queue.removeAll { $0.to == id }
     return ["ok"]
   }
@@ -279,7 +299,7 @@ struct InteractionHarness {
     let core = try RaftCore(
       id: id, configuration: configuration, state: node.stored, seed: UInt64(order.count + 7), now: node.now)
     nodes[id]!.core = core
-    nodes[id]!.applied = []
+    nodes[id]!.applied = try restoredState(of: id)
     return [describeStatus(id)]
   }
 }

@@ -23,7 +23,7 @@ struct InteractionTests {
 
   @Test("the scripts are there")
   func scriptsExist() {
-    #expect(Self.scripts.count >= 10, "found \(Self.scripts) in \(Self.directory.path)")
+    #expect(Self.scripts.count >= 14, "found \(Self.scripts) in \(Self.directory.path)")
   }
 
   @Test("each script produces its recorded output", arguments: scripts)
