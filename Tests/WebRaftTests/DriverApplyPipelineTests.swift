@@ -162,6 +162,28 @@ struct DriverApplyPipelineTests {
     #expect(host.applying.map(\.index) == [3])
   }
 
+  @Test("a snapshot due while several entries are being applied waits for the last of them")
+  func captureWaitsForEveryEntryHandedOut() throws {
+    var host = try pipelineLeader(snapshotEvery: 2)
+    // Entries 2 and 3 commit together and are handed out behind the no-op (none is due yet).
+    _ = try host.driver.propose(Data("x".utf8), requestID: 7, deadline: nil)
+    _ = try host.driver.propose(Data("y".utf8), requestID: 8, deadline: nil)
+    host.run()
+    host.driver.step(appendAccepted("b", "a", term: 1, index: 3))
+    host.run()
+    #expect(host.applying.map(\.index) == [1, 2, 3])
+
+    // With 2 applied a snapshot is due, but the state machine may be applying 3 already: a state
+    // captured now could hold entry 3 under metadata that says 2, and a node restored from it
+    // would apply 3 twice.
+    host.apply(2)
+    #expect(host.driver.appliedIndex == 2)
+    #expect(host.run().allSatisfy { $0.capturedMetadata == nil }, "captured with index 3 still applying")
+    host.apply(1)
+    let after = host.run()
+    #expect(after.compactMap(\.capturedMetadata).map(\.index) == [3], "\(after)")
+  }
+
   @Test("at most maxApplyingEntries wait to be applied; persisting and sending go on past the limit")
   func pipelineIsBounded() throws {
     var host = try pipelineLeader(maxApplyingEntries: 2)

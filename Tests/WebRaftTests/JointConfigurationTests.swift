@@ -107,4 +107,31 @@ struct JointConfigurationTests {
     #expect(demoted.voters == ["a", "b"] && demoted.learners == ["c", "l"])
     #expect(throws: RaftError.self) { try Membership(voters: ["a"]).applying(.demote("a")) }
   }
+
+  @Test("a joint leader commits an entry only once a majority of each voter set holds it")
+  func jointLeaderCommitsWithBothMajorities() throws {
+    let joint = Membership(voters: ["a", "d", "e"], outgoingVoters: ["a", "b", "c"])
+    let state = PersistentState(
+      hardState: HardState(), snapshot: SnapshotMetadata(index: 0, term: 0, membership: joint),
+      entries: [])
+    var leader = try RaftCore(
+      id: "a", configuration: testConfiguration(preVote: false), state: state, seed: 1, now: 0)
+    leader.votesHeldUntil = 0
+    leader.campaign()
+    leader.step(voteResponse("b", term: 1, granted: true))
+    leader.step(voteResponse("d", term: 1, granted: true))
+    #expect(leader.role == .leader)
+    leader.drain()
+    #expect(leader.lastIndex == 1 && leader.commitIndex == 0)
+
+    // The incoming voters a, d, e hold the no-op; of the outgoing a, b, c only a does.
+    leader.step(appendAccepted("d", term: 1, index: 1))
+    leader.step(appendAccepted("e", term: 1, index: 1))
+    leader.drain()
+    #expect(leader.commitIndex == 0, "a majority of the outgoing voters does not hold entry 1")
+
+    leader.step(appendAccepted("b", term: 1, index: 1))
+    leader.drain()
+    #expect(leader.commitIndex == 1)
+  }
 }

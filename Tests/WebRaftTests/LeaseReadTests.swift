@@ -41,4 +41,23 @@ struct LeaseReadTests {
     leader.tick(now: 290)
     #expect(leader.leaseReadIndex(now: 150) == nil, "the core already saw 290 ms, past the lease")
   }
+
+  @Test("a lease is measured from when the heartbeat round was sent, not from when its answers came")
+  func leaseRunsFromTheSendingOfTheRound() throws {
+    var leader = try makeReplicatingLeader("a", term: 1)
+    leader.tick(now: 100)
+    let rounds = heartbeats(in: leader.drainMessages()).map(\.heartbeat.readRound)
+    let round = try #require(rounds.first)
+    // The answers take 60 ms: the followers may have stopped hearing from this leader as early as
+    // 100 ms, so the lease still ends at 100 + 200 - 20 = 280 ms, not 60 ms later.
+    leader.tick(now: 160)
+    for follower: NodeID in ["b", "c"] {
+      leader.step(message(follower, "a", term: 1, .heartbeatResponse(HeartbeatResponse(readRound: round))))
+    }
+    leader.drain()
+    #expect(leader.role == .leader)
+    #expect(leader.leaseReadIndex(now: 279) == leader.commitIndex)
+    #expect(leader.leaseReadIndex(now: 280) == nil)
+    #expect(leader.leaseReadIndex(now: 330) == nil)
+  }
 }
