@@ -317,6 +317,8 @@ class Checker:
             self.stored(s, line["durable"])
 
     def expect_init(self, s, state):
+        # The code holds a node's vote after its first start as after any restart.
+        s.restart_hold = self.check_quorum
         if (state["term"], state["vote"], state["role"], state["commit"], state["last"][0]) != (0, None, FOLLOWER, 0, 0):
             self.fail(f"{s.name} does not start in Init")
         if cfg_of(state["cfg"]) != s.snap_cfg:
@@ -352,9 +354,14 @@ class Checker:
         """What a leader does on its own after any step: append its no-op, commands and
         configurations (ClientRequest, the membership actions, PromoteLearner, LeaveJoint),
         commit (AdvanceCommit), hand over and step down (LeaderLeave)."""
-        commit_first = s.role == LEADER and state["commit"] > s.commit and self.leader_commit_ok(s, state["commit"])
-        if commit_first:
-            self.commit_to(s, state["commit"])
+        # A step may commit, then append (a promotion, leaving the joint configuration), then
+        # commit more under the configuration just appended: commit first what the configuration
+        # in force allows.
+        if s.role == LEADER and state["commit"] > s.commit:
+            for n in range(state["commit"], s.commit, -1):
+                if self.leader_commit_ok(s, n):
+                    self.commit_to(s, n)
+                    break
         if s.role == LEADER and log is not None:
             start = log["from"]
             if start <= len(s.log):
@@ -406,9 +413,6 @@ class Checker:
         self.by_position[(index, term)] = new.uid
         self.entries[new.uid] = new
         s.log.append(new)
-        if kind == "cfg":
-            kept = members(new.cfg)
-            s.match = {p: m for p, m in s.match.items() if p in kept}
 
     def check_cfg_change(self, s, c, n):
         """The membership actions: AddLearner, AddVoter, RemoveMember, JointChange (guarded by
@@ -439,6 +443,8 @@ class Checker:
                 self.fail(f"leader {s.name} promotes {p} before it holds the committed entries")
         if n[1] == voters and n[0] and n[0] != voters and not (n[2] & n[0]) and n[3] <= (promote & n[2]):
             return  # JointChange (demoted voters and new members may stay or come as learners)
+        if not n[1] and n[0] and len(n[0] ^ voters) <= 1 and not (n[2] & n[0]) and n[3] <= n[2]:
+            return  # ChangeMembers: at most one voter comes or goes, learners change with it
         self.fail(f"leader {s.name} changes {show_cfg(c)} to {show_cfg(n)}, which no membership action allows")
 
     # ---------------------------------------------------------------- time

@@ -6,6 +6,9 @@
 #   bash scripts/mutants.sh              every mutant
 #   bash scripts/mutants.sh --list       the mutants, their bugs and their tests
 #   bash scripts/mutants.sh --only NAME  one mutant (repeatable)
+#   bash scripts/mutants.sh --by-traces 60
+#                                        catch each mutant with trace validation of 60 fuzzer runs
+#                                        alone (scripts/check-trace.py), to measure that checker
 #
 # The runner (scripts/mutants/run.py) restores each source right after its mutant and on SIGINT
 # or SIGTERM; it keeps a copy of the file it mutates under .build/mutants/originals, which the

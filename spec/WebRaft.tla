@@ -424,6 +424,19 @@ PromoteLearner(l, p) ==
     /\ AppendConfig(l, Config(c.voters \cup {p}, {}, c.learners \ {p}, c.promote \ {p}))
     /\ UNCHANGED changes
 
+(* A change set (proposeMembershipChanges) in which at most one voter     *)
+(* comes or goes is one plain entry: the voters V differ from the current *)
+(* ones by at most one node, and the learners L and the learners to       *)
+(* promote P change with them (several learners added or removed,         *)
+(* a voter demoted to a learner, a learner promoted directly).            *)
+ChangeMembers(l, V, L, P) ==
+    LET c == Cfg(l) IN
+    /\ ChangeAllowed(l) /\ changes < MaxChanges
+    /\ V /= {} /\ Cardinality((V \ c.voters) \cup (c.voters \ V)) <= 1
+    /\ L \cap V = {} /\ P \subseteq L
+    /\ AppendConfig(l, Config(V, {}, L, P))
+    /\ changes' = changes + 1
+
 (* A joint change to the voter set V: the entry holds V as voters and the *)
 (* current voters as outgoing; while it is the latest entry every quorum  *)
 (* needs a majority of both. The learners L keep the current ones and may *)
@@ -830,7 +843,9 @@ Next ==
         \/ RequestVote(l, p) \/ SendAppend(l, p) \/ SendHeartbeat(l, p) \/ SendSnapshot(l, p)
         \/ AddLearner(l, p) \/ AddVoter(l, p) \/ RemoveMember(l, p) \/ PromoteLearner(l, p)
         \/ TransferLeadership(l, p) \/ LeaseExpires(l, p)
-    \/ \E l \in Server, V, L \in SUBSET Server : JointChange(l, V, L)
+    \/ \E l \in Server, V, L \in SUBSET Server :
+        \/ JointChange(l, V, L)
+        \/ \E P \in SUBSET L : ChangeMembers(l, V, L, P)
     \/ \E m \in msgs : Receive(m) \/ DropMessage(m)
 
 Spec == Init /\ [][Next]_vars

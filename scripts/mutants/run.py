@@ -244,6 +244,32 @@ def failure_of(code, xunit, output, filters):
     return f"{crash} in test {started[-1]}" if started else crash
 
 
+def run_traces(seeds, name):
+    """Trace validation as the only test: records the specification traces of `seeds` fuzzer
+    runs and replays them with scripts/check-trace.py (the fuzzer's own verdict is ignored, so
+    that this measures what the trace checker alone catches). Returns (passed, what failed,
+    seconds)."""
+    started = time.monotonic()
+    directory = os.path.join(WORK, f"traces-{name}")
+    os.makedirs(directory, exist_ok=True)
+    for old in os.listdir(directory):
+        os.remove(os.path.join(directory, old))
+    env = dict(os.environ, WEBRAFT_SPEC_TRACES=directory, WEBRAFT_FUZZ_SEEDS=str(seeds), WEBRAFT_FUZZ_FIRST="1")
+    with open(os.path.join(WORK, f"fuzz-{name}.log"), "w") as log:
+        run_child(["timeout", str(TEST_TIMEOUT), TEST_BINARY, "--testing-library", "swift-testing",
+                   "--filter", "WebRaftSimulationTests.FuzzTests"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    traces = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.endswith(".jsonl"))
+    if not traces:
+        return False, "no trace was written", time.monotonic() - started
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check-trace.py")] + traces,
+                            capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if result.returncode == 0:
+        return True, None, seconds
+    first = result.stdout.splitlines()[0]
+    return False, "trace validation: " + re.sub(r" \(/[^)]*\)", "", first), seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
@@ -251,6 +277,9 @@ def main():
                         help="run only this mutant (may be repeated)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run of the unmutated tests (while editing the list)")
+    parser.add_argument("--by-traces", type=int, metavar="SEEDS",
+                        help="catch each mutant with trace validation of SEEDS fuzzer runs alone, "
+                             "instead of its tests (measures the trace checker)")
     arguments = parser.parse_args()
 
     try:
@@ -292,7 +321,10 @@ def main():
         for mutant in mutants:
             for key, value in mutant.env.items():
                 env[key] = str(max(int(env.get(key, "0")), int(value))) if value.isdigit() else value
-        passed, failure, seconds = run_tests(filters, env, "baseline")
+        if arguments.by_traces:
+            passed, failure, seconds = run_traces(arguments.by_traces, "baseline")
+        else:
+            passed, failure, seconds = run_tests(filters, env, "baseline")
         if not passed:
             print(f"mutants: the unmutated code fails its tests: {failure} "
                   f"(see {os.path.join(WORK, 'baseline.log')})", flush=True)
@@ -312,7 +344,9 @@ def main():
                 with open(path, "w", encoding="utf-8") as out:
                     out.write(text.replace(mutant.original, mutant.replacement, 1))
                 ok, log = build(f"build-{mutant.name}.log")
-                if ok:
+                if ok and arguments.by_traces:
+                    passed, failure, _ = run_traces(arguments.by_traces, mutant.name)
+                elif ok:
                     passed, failure, _ = run_tests(mutant.filters, mutant.env, mutant.name)
             finally:
                 restore(path, original)
