@@ -111,6 +111,8 @@ class Node:
         self.campaigns = set()
         self.led = {}
         self.incoming = None               # the snapshot whose chunks are being received
+        self.stored_votes = set()          # every (term, vote) a write made durable
+        self.stored_entries = set()        # every (index, uid) a write or an install made durable
         self.left_leadership = None        # (term, log length) when it stepped down to hand over
 
     # Helpers of the specification.
@@ -261,12 +263,14 @@ class Checker:
         s.commit = n
 
     def leader_commit_ok(self, s, n):
-        """CommitWith: n entries held by a quorum (the leader counting its own log), the entry at
-        n of the leader's term. The code may commit less than the most the quorum holds (its own
-        write counts once durable); never more."""
+        """CommitWith: n entries held by a quorum (the leader counting its own log once it is
+        durable: a crash loses the rest), the entry at n of the leader's term. The code may
+        commit less than the most the quorum holds; never more."""
         if n > len(s.log):
             return False
-        agree = {s.name} | {p for p, m in s.match.items() if m >= n}
+        durable = s.durable[2]
+        own = len(durable) >= n and durable[n - 1].uid == s.log[n - 1].uid
+        agree = ({s.name} if own else set()) | {p for p, m in s.match.items() if m >= n}
         return is_quorum(agree, s.cfg()) and s.log[n - 1].term == s.term
 
     # ---------------------------------------------------------------- lines
@@ -307,14 +311,14 @@ class Checker:
             self.compact(s, state)
         elif event == "read":
             self.reads[line["read"]] = len(self.committed)
-        elif event in ("stored", "applied", "internal", "propose", "change", "transfer"):
+        elif event == "stored":
+            self.stored(s, line["durable"])
+        elif event in ("applied", "internal", "propose", "change", "transfer"):
             pass
         else:
             self.fail(f"unknown event {event}")
         self.leader_steps(s, state, line.get("log"), event)
         self.compare(s, state, line.get("log"))
-        if event == "stored":
-            self.stored(s, line["durable"])
 
     def expect_init(self, s, state):
         # The code holds a node's vote after its first start as after any restart.
@@ -628,7 +632,7 @@ class Checker:
         ents = ents_all[skip:] if skip < len(ents_all) else []
         prev_term = s.term_at(prev) if skip > 0 and prev <= len(s.log) else m["prevTerm"]
         if skip > 0 and skip >= len(ents_all):
-            s.replies.append(("app", m["from"], s.term, True, {s.commit}))
+            s.replies.append(("app", m["from"], s.term, True, {s.commit}, s.log[s.commit - 1].uid if s.commit else None))
             return
         if prev > len(s.log) or s.term_at(prev) != prev_term:
             s.replies.append(("app", m["from"], s.term, False, None))
@@ -646,7 +650,7 @@ class Checker:
         new_commit = min(m["commit"], last_new)
         if new_commit > s.commit:
             self.commit_to(s, new_commit)
-        s.replies.append(("app", m["from"], s.term, True, {last_new}))
+        s.replies.append(("app", m["from"], s.term, True, {last_new}, s.log[last_new - 1].uid if last_new else None))
 
     def heartbeat(self, s, m, state):
         """HandleHeartbeat."""
@@ -683,6 +687,7 @@ class Checker:
         d = s.durable
         s.durable = (d[0], d[1], list(s.log[:index]) + d[2][index:] if kept else list(prefix), index, cfg,
                      max(d[5], index))
+        s.stored_entries.update((i, e.uid) for i, e in enumerate(s.log[:index], start=1))
 
     def append_response(self, l, m, state):
         """HandleAppendResponse / handleSnapshotResponse."""
@@ -807,9 +812,24 @@ class Checker:
                 ok = t == "SnapResp" and m["term"] == r[2] and m["index"] == r[3]
             if ok:
                 del s.replies[k]
+                self.check_durable_answer(s, m, r)
                 return
         self.fail(f"{s.name} sends {m}, an answer no handler of the specification produced "
                   f"(pending: {s.replies[-4:]})")
+
+    def check_durable_answer(self, s, m, reply):
+        """An answer leaves only once what it vouches for is durable (the driver holds it until
+        the write is done): a vote granted, and the entries an acknowledgement covers."""
+        # A held answer may leave after later writes: what it vouches for must have been stored
+        # by some write before it leaves. A vote is also safe once a later term is stored (writes
+        # may be combined, and the node can never vote in that term again).
+        if m["type"] == "VoteResp" and m["granted"] and not m["preVote"] \
+                and (m["term"], m["to"]) not in s.stored_votes and s.durable[0] <= m["term"]:
+            self.fail(f"{s.name} grants its vote to {m['to']} in term {m['term']} before storing it "
+                      f"(stored: term {s.durable[0]}, vote {s.durable[1]})")
+        if m["type"] == "AppResp" and m["success"] and reply[5] is not None and (m["index"], reply[5]) not in s.stored_entries:
+            self.fail(f"{s.name} acknowledges entry {m['index']} before storing it "
+                      f"(stored: {len(s.durable[2])} entries)")
 
     # ---------------------------------------------------------------- the rest
 
@@ -830,6 +850,10 @@ class Checker:
             self.fail(f"{s.name}'s storage ends at {index}/{term}, the specification's durable log at "
                       f"{len(log)}/{log[-1].term if log else 0}")
         s.durable = (durable["term"], durable["vote"], log, s.snap_index, s.snap_cfg, durable["commit"])
+        s.stored_votes.add((durable["term"], durable["vote"]))
+        if "written" in durable:
+            first = durable["written"][0]
+            s.stored_entries.update((first + k, e.uid) for k, e in enumerate(log[first - 1:]))
 
     def restart(self, s):
         """Restart: the durable state comes back, the rest is lost; the vote is held."""
