@@ -1,0 +1,1 @@
+"""The trace checker of scripts/check-trace.py (spec/TRACES.md)."""
