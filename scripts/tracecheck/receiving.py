@@ -191,11 +191,15 @@ class Receiving:
         index, term, cfg, prefix = s.incoming
         if (state["snap"][0], state["snap"][1]) != (index, term):
             self.fail(f"{s.name} installs snapshot {state['snap']}, but received {index}/{term}")
-        if index <= s.commit:
-            self.fail(f"{s.name} installs a snapshot at {index}, not past its commit index {s.commit}")
         if prefix is None:
             self.fail(f"{s.name} installs a snapshot whose first chunk nobody sent")
         kept = index <= len(s.log) and s.log[index - 1].term == term
+        if index <= s.commit:
+            # The commit index caught up while the chunks came: the snapshot then covers entries
+            # the node holds and knows committed, and installing it is Compact.
+            if not kept or index <= s.snap_index or s.cfg_at(index) != cfg:
+                self.fail(f"{s.name} installs a snapshot at {index}, within its commit index {s.commit}, "
+                          f"that its log does not hold")
         if not kept:
             s.log = list(prefix)
         s.snap_index, s.snap_cfg = index, cfg
