@@ -3,7 +3,7 @@
 #
 #   scripts/check-spec.sh           the CI models: spec/MCWebRaft.cfg (exhaustive within small
 #                                   bounds) and spec/MCWebRaftFeatures.cfg (every feature, every
-#                                   behaviour of at most 14 steps); a few minutes on two cores
+#                                   behaviour of at most 14 steps); about 7 minutes on two cores
 #   scripts/check-spec.sh --large   every feature with larger bounds (spec/MCWebRaftLarge.cfg),
 #                                   exhaustive: hours
 #
