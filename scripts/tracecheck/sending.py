@@ -62,7 +62,10 @@ class Sending:
                 self.fail(f"{l.name} sends {m['to']} commit {m['commit']}, past what it knows {m['to']} holds "
                           f"({l.match.get(m['to'], 0)}) (SendHeartbeat)")
         else:
-            if not current:
+            # The first chunk is SendSnapshot from the state the leader is in. Later chunks are
+            # read from storage and may leave after it stopped leading that term: they carry
+            # the snapshot it began sending then.
+            if m["offset"] == 0 and not current:
                 self.fail(f"{l.name} starts sending a snapshot of term {m['term']} it no longer leads")
             if m["offset"] == 0:
                 if m["index"] > l.snap_index:
