@@ -65,7 +65,11 @@ extension ClusterSimulator {
       index = nil
     }
     note(.leaseRead, node.position, "lease read on \(id): \(index.map { "\($0)" } ?? "no lease")")
-    if let index { specTrace?.recordEvent("leaseRead", node: id, time: now, extra: ",\"index\":\(index)") }
+    if let index, specTrace != nil {
+      // Every node's clock at the read: the checker needs a quorum whose votes are held then.
+      let clocks = nodes.filter(\.isUp).map { "\"\($0.id)\":\(localTime(of: $0))" }.joined(separator: ",")
+      specTrace?.recordEvent("leaseRead", node: id, time: now, extra: ",\"index\":\(index),\"clocks\":{\(clocks)}")
+    }
     do throws(SimulationFailure) {
       if let index {
         try checker.readResolved(

@@ -23,7 +23,8 @@ public final class SpecTrace {
   public init(seed: UInt64, nodes: [NodeID], voters: [NodeID], configuration: RaftConfiguration) {
     lines.append(
       "{\"header\":true,\"seed\":\(seed),\"nodes\":\(Self.list(nodes)),\"voters\":\(Self.list(voters)),"
-        + "\"preVote\":\(configuration.preVote),\"checkQuorum\":\(configuration.checkQuorum)}")
+        + "\"preVote\":\(configuration.preVote),\"checkQuorum\":\(configuration.checkQuorum),"
+        + "\"heartbeatTimeout\":\(Self.milliseconds(configuration.heartbeatTimeout))}")
   }
 
   /// Writes the lines to `url`, one per line.
@@ -68,7 +69,7 @@ public final class SpecTrace {
     lastState[id] = state
     var line = "{\"i\":\(lines.count),\"t\":\(time),\"event\":\"\(cause)\",\"node\":\"\(id)\""
     if let message { line += ",\"msg\":" + Self.message(message) }
-    line += extra + ",\"state\":" + state + log + "}"
+    line += extra + ",\"now\":\(core.now),\"state\":" + state + log + "}"
     lines.append(line)
   }
 
@@ -108,6 +109,10 @@ public final class SpecTrace {
     let votes = core.campaignVotes
     return
       ",\"granted\":\(list(votes.filter(\.value).keys)),\"refused\":\(list(votes.filter { !$0.value }.keys))"
+  }
+
+  static func milliseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
   }
 
   static func node(_ id: NodeID?) -> String { id.map { "\"\($0)\"" } ?? "null" }

@@ -4,7 +4,7 @@ the replay of one trace line through the specification's actions (spec/TRACES.md
 import json
 
 from .model import (CANDIDATE, EMPTY_CFG, FOLLOWER, LEADER, PRECANDIDATE, Divergence, Entry, Node,
-                    cfg_of, is_quorum, members, show_cfg)
+                    all_voters, cfg_of, is_quorum, members, show_cfg)
 from .receiving import Receiving
 from .sending import Sending
 
@@ -27,6 +27,8 @@ class Checker(Receiving, Sending):
         self.entries = {}                  # uid -> Entry
         self.left_node = set()             # uids of entries some message carried
         self.line = None
+        self.now = None                    # the stepping node's clock, from the line
+        self.heartbeat_timeout = header.get("heartbeatTimeout")
 
     # ---------------------------------------------------------------- helpers
 
@@ -41,7 +43,24 @@ class Checker(Receiving, Sending):
     def key(msg):
         return json.dumps(msg, sort_keys=True)
 
+    def holds_vote(self, s):
+        """HoldsVote(s) at the time of the step, on s's clock: a leader, a follower that heard its
+        leader less than a heartbeat timeout ago, a node started less than one ago. None when the
+        trace carries no clocks."""
+        if self.heartbeat_timeout is None or self.now is None:
+            return None
+        if not self.check_quorum:
+            return False
+        if s.role == LEADER:
+            return True
+        if s.leader is not None and s.contact is not None and self.now - s.contact < self.heartbeat_timeout:
+            return True
+        return self.now < s.held_until
+
     def hold_possible(self, s):
+        exact = self.holds_vote(s)
+        if exact is not None:
+            return exact
         """HoldsVote(s) may be true: the vote holds end silently (HoldExpires)."""
         return self.check_quorum and (s.role == LEADER or (s.maybe_in_lease and s.leader is not None)
                                       or s.restart_hold)
@@ -127,6 +146,7 @@ class Checker(Receiving, Sending):
 
     def apply(self, line):
         self.line = line
+        self.now = line.get("now")
         event = line["event"]
         name = line["node"]
         s = self.nodes[name]
@@ -173,6 +193,8 @@ class Checker(Receiving, Sending):
     def expect_init(self, s, state):
         # The code holds a node's vote after its first start as after any restart.
         s.restart_hold = self.check_quorum
+        if self.check_quorum and self.heartbeat_timeout is not None:
+            s.held_until = self.now + self.heartbeat_timeout
         if (state["term"], state["vote"], state["role"], state["commit"], state["last"][0]) != (0, None, FOLLOWER, 0, 0):
             self.fail(f"{s.name} does not start in Init")
         if cfg_of(state["cfg"]) != s.snap_cfg:
@@ -380,6 +402,8 @@ class Checker(Receiving, Sending):
         s.role, s.leader, s.votes = FOLLOWER, None, set()
         s.maybe_in_lease = False
         s.restart_hold = self.check_quorum
+        if self.check_quorum and self.heartbeat_timeout is not None:
+            s.held_until = self.now + self.heartbeat_timeout
         s.commit = max(snap_index, min(commit, len(s.log)))
         s.replies = []
         s.incoming = None
@@ -413,6 +437,26 @@ class Checker(Receiving, Sending):
         for k in self.nodes.values():
             if k is not l and k.up and k.role == LEADER and k.term > l.term:
                 self.fail(f"lease read on {l.name} (term {l.term}) while {k.name} leads term {k.term}")
+        clocks = self.line.get("clocks")
+        if clocks is not None and self.heartbeat_timeout is not None:
+            # The lease's timing assumption itself: a quorum still holds its votes (no candidate
+            # can win), each on its own clock. A node that is down cannot vote either.
+            holding = {l.name}
+            for p in all_voters(l.cfg()):
+                k = self.nodes[p]
+                if p == l.name:
+                    continue
+                if not k.up:
+                    holding.add(p)
+                    continue
+                now = clocks[p]
+                heard = k.leader == l.name and k.term == l.term and k.contact is not None \
+                    and now - k.contact < self.heartbeat_timeout
+                if heard or now < k.held_until:
+                    holding.add(p)
+            if not is_quorum(holding, l.cfg()):
+                self.fail(f"lease read on {l.name} while only {sorted(holding)} hold their votes: "
+                          f"a candidate could be elected")
 
 
 def check_lines(lines, path):

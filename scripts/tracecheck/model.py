@@ -70,6 +70,8 @@ class Node:
         self.transfer_campaign = False
         self.maybe_in_lease = False        # inLease, when it may still hold (it ends silently)
         self.restart_hold = False
+        self.contact = None                # the node's clock when it last heard its leader
+        self.held_until = 0                # the node's clock until which a start holds its vote
         self.match = {}                    # the leader's matchIndex
         self.lease_acks = set()
         self.lease_revoked = False

@@ -24,6 +24,8 @@ class Receiving:
             if not ignored:
                 if may_hold and state["term"] == s.term:
                     return  # the vote is held: the request goes unheard
+                if may_hold and self.holds_vote(s):
+                    self.fail(f"{s.name} hears a vote request of term {m['term']} while its vote is held")
                 if may_hold:
                     if s.role == LEADER and self.check_quorum:
                         self.fail(f"leader {s.name} moves to term {m['term']} on a vote request it must not hear")
@@ -57,13 +59,14 @@ class Receiving:
             s.replies.append(("stale", m["from"], s.term))
 
     def vote_request(self, s, m, state):
-        """HandleVoteRequest. Whether the node's vote is held depends on time the trace does not
-        show, so both are tried; a vote the code grants means the hold had ended."""
+        """HandleVoteRequest. Whether the node's vote is held follows from its clock (the line's
+        `now`) and when it last heard its leader or started; a trace without clocks tries both."""
         pre = m["preVote"]
         if not (m["term"] == s.term or (pre and m["term"] > s.term)):
             return
         grants = {}
-        for held in ([True, False] if self.hold_possible(s) else [False]):
+        exact = self.holds_vote(s)
+        for held in ([exact] if exact is not None else [True, False] if self.hold_possible(s) else [False]):
             if pre and m["term"] > s.term and held and not m["transfer"]:
                 continue  # ignored: no answer
             can_vote = (not held or m["transfer"]) and (
@@ -125,6 +128,7 @@ class Receiving:
         s.role = FOLLOWER
         s.leader = m["from"]
         s.maybe_in_lease = self.check_quorum
+        s.contact = self.now
 
     def entries_of(self, m):
         """The uids of an append's entries, from the sender's log (SendAppend checked them)."""
