@@ -68,7 +68,8 @@ extension ClusterSimulator {
     if let index, specTrace != nil {
       // Every node's clock at the read: the checker needs a quorum whose votes are held then.
       let clocks = nodes.filter(\.isUp).map { "\"\($0.id)\":\(localTime(of: $0))" }.joined(separator: ",")
-      specTrace?.recordEvent("leaseRead", node: id, time: now, extra: ",\"index\":\(index),\"clocks\":{\(clocks)}")
+      specTrace?.recordEvent(
+        "leaseRead", node: id, time: now, extra: ",\"index\":\(index),\"clocks\":{\(clocks)}")
     }
     do throws(SimulationFailure) {
       if let index {
