@@ -16,12 +16,15 @@ and replays the trace line by line:
 - ticks, client requests, writes made durable, snapshots, crashes and restarts must each be
   explained by the specification's actions (Timeout, StepDown, ClientRequest, the membership
   actions, AdvanceCommit, Compact, Restart);
+- answers leave only once what they vouch for is durable, and a leader counts only its durable
+  entries; a held vote (exact, from the node's clock on each line) is neither granted nor moves
+  the term, and a lease read needs a quorum that still holds its votes on their own clocks;
 - after every line the specification's invariants hold: election safety, log matching (one
   entry per index and term), leader completeness, state machine safety, and linearizable
   reads (ReadIndex and lease).
 
 spec/TRACES.md lists where the checker refines the specification to the implementation's
-granularity (asynchronous writes, chunked snapshots, answers sent once a write is durable).
+granularity (asynchronous writes, chunked snapshots, answers sent once a write is durable, time).
 
 Usage:
   check-trace.py TRACE...              prints one line per trace that fails (seed, line, reason)
