@@ -5,6 +5,7 @@
 #
 #   scripts/validate-traces.sh --seeds N [--first M] [--keep DIR]
 #
+# Seeds whose traces once diverged are replayed too (the `pinned` list below).
 # First it proves the checker can fail: it tampers with a valid trace in several ways (a vote the
 # specification refuses, a commit no quorum holds, a message nobody sent, ...) and each must be
 # reported. A divergence prints the seed, the first line the specification does not allow and
@@ -50,6 +51,17 @@ if [ "$fuzz_status" -ne 0 ]; then
   echo "the fuzzer itself failed (its traces are still checked):"
   grep -E "seed [0-9]+|✘" "$dir/fuzz.log" | head -n 20 || true
 fi
+# Seeds whose traces once diverged (each fixed in the specification or the checker): replayed on
+# every run, outside the range asked for, so that a checker change cannot bring a divergence back.
+pinned=(722 792 844 886 1063 1151 1688 2488 3152)
+pinned_traces=()
+mkdir -p "$dir/pinned"
+for seed in "${pinned[@]}"; do
+  if [ "$seed" -ge "$first" ] && [ "$seed" -lt $((first + seeds)) ]; then continue; fi
+  WEBRAFT_SPEC_TRACES="$dir/pinned" WEBRAFT_SEED="$seed" \
+    "$bin" --testing-library swift-testing --filter WebRaftSimulationTests.FuzzTests > /dev/null 2>&1 || true
+  pinned_traces+=("$dir/pinned/seed-$seed.jsonl")
+done
 echo "recorded in $(( $(date +%s) - start )) s; checking"
 
 # The self-test tampers with the first valid traces it finds among these.
@@ -70,6 +82,11 @@ for seed in $(seq "$first" $((first + seeds - 1))); do
   fi
 done
 status=0
+if [ ${#pinned_traces[@]} -gt 0 ]; then
+  python3 scripts/check-trace.py "${pinned_traces[@]}" > "$dir/pinned.log" || status=$?
+  grep -v '^traces: ' "$dir/pinned.log" || true
+  echo "pinned seeds (${pinned[*]}): $(sed -n 's/^traces: \([0-9]*\) valid of .*/\1/p' "$dir/pinned.log") valid of ${#pinned_traces[@]}"
+fi
 python3 scripts/check-trace.py "${traces[@]}" > "$dir/check.log" || status=$?
 grep -v '^traces: ' "$dir/check.log" || true
 valid=$(sed -n 's/^traces: \([0-9]*\) valid of .*/\1/p' "$dir/check.log")

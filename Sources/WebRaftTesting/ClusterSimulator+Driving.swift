@@ -132,17 +132,7 @@ extension ClusterSimulator {
     trace.combine(UInt64(write.entries.count))
     node.driver!.persisted()
     if specTrace != nil {
-      let durable = node.storage.state
-      let lastDurable =
-        durable.entries.last.map { ($0.index, $0.term) } ?? (durable.snapshot.index, durable.snapshot.term)
-      traceSpec(
-        node, "stored",
-        extra:
-          ",\"durable\":{\"term\":\(durable.hardState.term),\"vote\":\(SpecTrace.node(durable.hardState.votedFor)),"
-          + "\"commit\":\(durable.hardState.commitIndex),\"last\":[\(lastDurable.0),\(lastDurable.1)]"
-          + (write.entries.first.map { first in
-            ",\"written\":[\(first.index),[\(write.entries.map { "\($0.term)" }.joined(separator: ","))]]"
-          } ?? "") + "}")
+      traceSpec(node, "stored", extra: SpecTrace.durable(node.storage.state, written: write.entries))
     }
   }
 

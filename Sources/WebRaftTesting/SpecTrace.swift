@@ -111,6 +111,19 @@ public final class SpecTrace {
       ",\"granted\":\(list(votes.filter(\.value).keys)),\"refused\":\(list(votes.filter { !$0.value }.keys))"
   }
 
+  /// The `durable` field of a `stored` line: the stored hard state and last entry, and the
+  /// entries the write just made durable.
+  static func durable(_ state: PersistentState, written: [LogEntry]) -> String {
+    let last = state.entries.last.map { ($0.index, $0.term) } ?? (state.snapshot.index, state.snapshot.term)
+    var text =
+      ",\"durable\":{\"term\":\(state.hardState.term),\"vote\":\(node(state.hardState.votedFor)),"
+      + "\"commit\":\(state.hardState.commitIndex),\"last\":[\(last.0),\(last.1)]"
+    if let first = written.first {
+      text += ",\"written\":[\(first.index),[\(written.map { "\($0.term)" }.joined(separator: ","))]]"
+    }
+    return text + "}"
+  }
+
   static func milliseconds(_ duration: Duration) -> Int64 {
     duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
   }

@@ -71,24 +71,13 @@ struct FuzzTests {
     simulator.setClockDrift([0, 0, 0.01, 0.04].randomElement(using: &setup)!)
     // The specification trace is written whether the run passes or fails, so that
     // scripts/check-trace.py can show the first step the specification does not allow.
-    if let directory = SimulationEnvironment.specTraceDirectory {
-      let recorder = simulator.startSpecTrace()
-      defer { try? recorder.write(to: URL(fileURLWithPath: "\(directory)/seed-\(seed).jsonl")) }
-      try run(
-        simulator, size: size, faultRate: faultRate, changesMembership: changesMembership,
-        jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
-    } else {
-      try run(
-        simulator, size: size, faultRate: faultRate, changesMembership: changesMembership,
-        jointChanges: jointChanges, snapshotInterval: snapshotInterval, readsAndTransfers: readsAndTransfers)
+    let directory = SimulationEnvironment.specTraceDirectory
+    let recorder = directory.map { _ in simulator.startSpecTrace() }
+    defer {
+      if let recorder, let directory {
+        try? recorder.write(to: URL(fileURLWithPath: "\(directory)/seed-\(seed).jsonl"))
+      }
     }
-  }
-
-  private static func run(
-    _ simulator: ClusterSimulator, size: Int, faultRate: Double, changesMembership: Bool, jointChanges: Bool,
-    snapshotInterval: UInt64?, readsAndTransfers: Bool
-  ) throws {
-    let seed = simulator.seed
 
     var counter = 0
     let rounds = 15 + simulator.randomInt(0..<30)
